@@ -1,0 +1,2 @@
+//! (being written) etcd MVCC semantics over RocksDB.
+pub struct Mvcc;
