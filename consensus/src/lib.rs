@@ -9,3 +9,4 @@
 //! the resulting events to watchers.
 
 pub mod kv;
+pub mod node;
