@@ -1,5 +1,3 @@
 //! topo
 
-pub mod keyrange;
 pub mod kv;
-pub mod vindex;
