@@ -1,3 +1,5 @@
 //! topo
 
+pub mod keyrange;
 pub mod kv;
+pub mod vindex;
