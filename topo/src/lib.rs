@@ -3,3 +3,4 @@
 pub mod keyrange;
 pub mod kv;
 pub mod vindex;
+pub mod vschema;
