@@ -23,9 +23,19 @@ use std::time::Duration;
 use async_trait::async_trait;
 use futures::stream::BoxStream;
 
+pub mod election;
+pub mod etcd;
 pub mod lease;
+pub mod lock;
+pub mod memory;
+pub mod watch;
 
+pub use election::{campaign, observe_leader, Leadership};
+pub use etcd::EtcdKv;
 pub use lease::Lease;
+pub use lock::{lock, LockGuard};
+pub use memory::MemoryKv;
+pub use watch::{watch_resuming, WatchUpdate};
 
 /// A store revision (etcd's global revision counter). Revision 0 means "none".
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -129,7 +139,10 @@ pub enum WatchEvent {
         version: Version,
         create_revision: Revision,
     },
-    Delete { key: String, revision: Revision },
+    Delete {
+        key: String,
+        revision: Revision,
+    },
 }
 
 impl WatchEvent {
@@ -246,4 +259,40 @@ pub trait Kv: Send + Sync + 'static {
     /// End a lease now, deleting its keys. Revoking an unknown lease is
     /// [`Error::LeaseLost`].
     async fn lease_revoke(&self, id: LeaseId) -> Result<()>;
+}
+
+/// Whether `op`'s precondition holds given the key's current state. Shared by
+/// the backends so every one reports the same error for the same conflict.
+pub(crate) fn check_precondition(op: &TxnOp, current: Option<&Versioned>) -> Result<()> {
+    let key = op.key();
+    let expect = |expected: Option<Version>| match (current, expected) {
+        (None, _) => Err(Error::NotFound(key.to_string())),
+        (Some(cur), Some(v)) if cur.version != v => Err(Error::BadVersion(key.to_string())),
+        (Some(_), _) => Ok(()),
+    };
+    match op {
+        TxnOp::Create { .. } if current.is_some() => Err(Error::AlreadyExists(key.to_string())),
+        TxnOp::Create { .. } => Ok(()),
+        TxnOp::Update {
+            expected_version: None,
+            ..
+        } => Ok(()),
+        TxnOp::Update {
+            expected_version, ..
+        }
+        | TxnOp::Delete {
+            expected_version, ..
+        } => expect(*expected_version),
+        TxnOp::Check { version, .. } => expect(Some(*version)),
+    }
+}
+
+/// Rejects a txn that names one key twice (etcd refuses those too).
+pub(crate) fn check_distinct_keys(ops: &[TxnOp]) -> Result<()> {
+    let mut keys: Vec<&str> = ops.iter().map(TxnOp::key).collect();
+    keys.sort_unstable();
+    match keys.windows(2).find(|w| w[0] == w[1]) {
+        Some(w) => Err(Error::Other(format!("txn names key {} twice", w[0]))),
+        None => Ok(()),
+    }
 }
