@@ -2,5 +2,7 @@
 
 pub mod keyrange;
 pub mod kv;
+pub mod layout;
+pub mod records;
 pub mod vindex;
 pub mod vschema;
