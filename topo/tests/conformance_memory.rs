@@ -51,21 +51,24 @@ async fn resuming_watch_survives_broken_streams_without_gaps() {
         updates.next().await.unwrap().unwrap(),
         WatchUpdate::Snapshot { .. }
     ));
+    // Each write is delivered, then the stream breaks; the next write lands
+    // while the watcher is disconnected.
     let mut written = Vec::new();
-    for i in 0..6 {
-        written.push(Revision(
-            kv.create(&format!("/b/{i}"), vec![], None).await.unwrap().0,
-        ));
-        if i % 2 == 0 {
-            mem.break_watches();
-        }
-    }
     let mut seen = Vec::new();
-    while seen.len() < written.len() {
+    for i in 0..6 {
+        let v = kv.create(&format!("/b/{i}"), vec![], None).await.unwrap();
+        written.push(Revision(v.0));
         match updates.next().await.unwrap().unwrap() {
             WatchUpdate::Event(e) => seen.push(e.revision()),
             other => panic!("unexpected {other:?}"),
         }
+        mem.break_watches();
+    }
+    let v = kv.create("/b/last", vec![], None).await.unwrap();
+    written.push(Revision(v.0));
+    match updates.next().await.unwrap().unwrap() {
+        WatchUpdate::Event(e) => seen.push(e.revision()),
+        other => panic!("unexpected {other:?}"),
     }
     assert_eq!(seen, written);
 }

@@ -260,6 +260,12 @@ impl Kv for MemoryKv {
             });
         }
         let (tx, rx) = mpsc::unbounded_channel();
+        // As in etcd, revision 0 means "from now on": nothing to replay.
+        let from = if from.0 <= 0 {
+            Revision(st.revision + 1)
+        } else {
+            from
+        };
         for event in &st.history {
             if event.revision() >= from && event.key().starts_with(prefix) {
                 let _ = tx.send(Ok(event.clone()));

@@ -244,7 +244,8 @@ pub trait Kv: Send + Sync + 'static {
     async fn txn(&self, ops: Vec<TxnOp>) -> Result<Revision>;
 
     /// Changes to keys under `prefix` from revision `from` (inclusive; pass
-    /// `Listing::revision + 1` to continue a listing without gaps).
+    /// `Listing::revision + 1` to continue a listing without gaps;
+    /// `Revision(0)` means "from now on").
     /// [`Error::Compacted`] if `from` is no longer available.
     async fn watch_prefix(&self, prefix: &str, from: Revision) -> Result<WatchStream>;
 

@@ -414,11 +414,15 @@ pub async fn lock_contention_waits_for_unlock(kv: Arc<dyn Kv>) {
 
 pub async fn lock_freed_when_holder_dies(kv: Arc<dyn Kv>) {
     let first = kv::lock(kv.clone(), "/ks/s2", "first", TTL).await.unwrap();
-    let second = contend(kv.clone(), "/ks/s2");
+    let mut second = contend(kv.clone(), "/ks/s2");
     eventually("second contender queued", || {
         queue_len(&kv, "/ks/s2/locks/").then_eq(2)
     })
     .await;
+    assert!(
+        second.try_recv().is_err(),
+        "second got the lock while first held it"
+    );
     first.abandon(); // the holder "crashes": no unlock, no refresh
     let second = within("lease expiry frees the lock", second).await.unwrap();
     second.check().await.unwrap();
@@ -427,11 +431,15 @@ pub async fn lock_freed_when_holder_dies(kv: Arc<dyn Kv>) {
 
 pub async fn lock_freed_when_holder_lease_revoked(kv: Arc<dyn Kv>) {
     let first = kv::lock(kv.clone(), "/ks/s3", "first", TTL).await.unwrap();
-    let second = contend(kv.clone(), "/ks/s3");
+    let mut second = contend(kv.clone(), "/ks/s3");
     eventually("second contender queued", || {
         queue_len(&kv, "/ks/s3/locks/").then_eq(2)
     })
     .await;
+    assert!(
+        second.try_recv().is_err(),
+        "second got the lock while first held it"
+    );
     kv.lease_revoke(first.lease().id()).await.unwrap();
     let second = within("revocation frees the lock", second).await.unwrap();
     second.check().await.unwrap();
@@ -441,11 +449,15 @@ pub async fn lock_freed_when_holder_lease_revoked(kv: Arc<dyn Kv>) {
 
 pub async fn lock_released_on_drop(kv: Arc<dyn Kv>) {
     let first = kv::lock(kv.clone(), "/ks/s4", "first", TTL).await.unwrap();
-    let second = contend(kv.clone(), "/ks/s4");
+    let mut second = contend(kv.clone(), "/ks/s4");
     eventually("second contender queued", || {
         queue_len(&kv, "/ks/s4/locks/").then_eq(2)
     })
     .await;
+    assert!(
+        second.try_recv().is_err(),
+        "second got the lock while first held it"
+    );
     drop(first);
     // Well before the TTL would free it: drop revokes in the background.
     let second = tokio::time::timeout(TTL, second)
