@@ -10,3 +10,8 @@
 
 pub mod kv;
 pub mod node;
+pub mod network;
+pub mod raft_types;
+pub mod store;
+pub mod api;
+pub mod server;

@@ -1,0 +1,161 @@
+//! A whole control-plane member as one value: the node, its peer gRPC
+//! service, its etcd gRPC API and its metrics endpoint, with clean shutdown.
+//! `vitrail control` and the in-process cluster tests both start members
+//! through [`Server::start`].
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use tokio_stream::wrappers::TcpListenerStream;
+
+use crate::api::{ApiConfig, EtcdApi};
+use crate::node::{Node, NodeConfig};
+
+/// Why a member could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("cannot listen on {what} address {addr}: {source}")]
+    Bind { what: &'static str, addr: String, source: std::io::Error },
+    #[error(transparent)]
+    Node(#[from] crate::node::NodeError),
+}
+
+pub struct Server {
+    node: Arc<Node>,
+    client_addr: SocketAddr,
+    peer_addr: SocketAddr,
+    stop: watch::Sender<bool>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+async fn bind(what: &'static str, addr: &str) -> Result<TcpListener, StartError> {
+    TcpListener::bind(addr).await.map_err(|source| StartError::Bind { what, addr: addr.to_string(), source })
+}
+
+impl Server {
+    /// Binds every port first (a taken port is a clear error before any
+    /// state is touched), then starts the node and serves.
+    pub async fn start(
+        cfg: NodeConfig,
+        api: ApiConfig,
+        metrics_addr: Option<String>,
+    ) -> Result<Server, StartError> {
+        let peer_l = bind("peer", &cfg.peer_addr).await?;
+        let client_l = bind("client", &cfg.client_addr).await?;
+        let metrics_l = match &metrics_addr {
+            Some(a) => Some(bind("metrics", a).await?),
+            None => None,
+        };
+        let peer_addr = peer_l.local_addr().map_err(|source| StartError::Bind {
+            what: "peer",
+            addr: cfg.peer_addr.clone(),
+            source,
+        })?;
+        let client_addr = client_l.local_addr().map_err(|source| StartError::Bind {
+            what: "client",
+            addr: cfg.client_addr.clone(),
+            source,
+        })?;
+        let node = Node::start(cfg).await?;
+        let (stop, _) = watch::channel(false);
+        let mut tasks = Vec::new();
+
+        let peer_svc = crate::network::server::service(node.clone());
+        let mut rx = stop.subscribe();
+        tasks.push(tokio::spawn(async move {
+            let res = tonic::transport::Server::builder()
+                .tcp_nodelay(true)
+                .add_service(peer_svc)
+                .serve_with_incoming_shutdown(TcpListenerStream::new(peer_l), async move {
+                    let _ = rx.changed().await;
+                })
+                .await;
+            if let Err(e) = res {
+                tracing::error!("peer server: {e}");
+            }
+        }));
+
+        let routes = EtcdApi::new(node.clone(), api).routes();
+        let mut rx = stop.subscribe();
+        tasks.push(tokio::spawn(async move {
+            let res = tonic::transport::Server::builder()
+                .tcp_nodelay(true)
+                .add_routes(routes)
+                .serve_with_incoming_shutdown(TcpListenerStream::new(client_l), async move {
+                    let _ = rx.changed().await;
+                })
+                .await;
+            if let Err(e) = res {
+                tracing::error!("client server: {e}");
+            }
+        }));
+
+        if let Some(l) = metrics_l {
+            tasks.push(tokio::spawn(serve_metrics(l, node.clone(), stop.subscribe())));
+        }
+        Ok(Server { node, client_addr, peer_addr, stop, tasks })
+    }
+
+    pub fn node(&self) -> &Arc<Node> {
+        &self.node
+    }
+
+    pub fn client_addr(&self) -> SocketAddr {
+        self.client_addr
+    }
+
+    pub fn peer_addr(&self) -> SocketAddr {
+        self.peer_addr
+    }
+
+    /// Stops serving, then stops Raft; storage stays consistent.
+    pub async fn shutdown(self) {
+        let _ = self.stop.send(true);
+        self.node.shutdown().await;
+        for t in self.tasks {
+            t.abort();
+            let _ = t.await;
+        }
+    }
+}
+
+/// A minimal HTTP/1.1 responder: `GET /metrics` (Prometheus text) and
+/// `GET /health` (200 when a leader is known).
+async fn serve_metrics(l: TcpListener, node: Arc<Node>, mut stop: watch::Receiver<bool>) {
+    loop {
+        let (mut sock, _) = tokio::select! {
+            r = l.accept() => match r { Ok(s) => s, Err(_) => continue },
+            _ = stop.changed() => return,
+        };
+        let node = node.clone();
+        tokio::spawn(async move {
+            let mut buf = vec![0u8; 4096];
+            let n = match sock.read(&mut buf).await {
+                Ok(n) => n,
+                Err(_) => return,
+            };
+            let req = String::from_utf8_lossy(&buf[..n]);
+            let path = req.split_whitespace().nth(1).unwrap_or("/");
+            let (status, body) = match path {
+                "/metrics" => ("200 OK", node.render_metrics()),
+                "/health" => {
+                    if node.status().leader != 0 {
+                        ("200 OK", "{\"health\":\"true\"}\n".to_string())
+                    } else {
+                        ("503 Service Unavailable", "{\"health\":\"false\",\"reason\":\"no leader\"}\n".to_string())
+                    }
+                }
+                _ => ("404 Not Found", "not found\n".to_string()),
+            };
+            let resp = format!(
+                "HTTP/1.1 {status}\r\nContent-Type: text/plain; version=0.0.4\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+            let _ = sock.write_all(resp.as_bytes()).await;
+        });
+    }
+}

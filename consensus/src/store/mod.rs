@@ -1,0 +1,76 @@
+//! Durable storage for a control-plane node: ONE RocksDB instance holding
+//! the Raft log, the Raft vote, and the state machine (the MVCC KV), in
+//! separate column families.
+//!
+//! One instance means one write-ahead log: syncing it after a log append also
+//! persists every state-machine write that came before, so the state machine
+//! itself never needs its own fsync (its apply position is written in the same
+//! atomic transaction as its data, and on restart openraft re-applies from
+//! there). See `log.rs` for the group-commit syncer and `state_machine.rs` for
+//! apply and snapshots.
+
+pub mod log;
+pub mod snapshot_file;
+pub mod state_machine;
+
+use std::path::Path;
+use std::sync::Arc;
+
+use openraft::{AnyError, ErrorSubject, ErrorVerb, StorageIOError};
+
+use crate::kv::Mvcc;
+use crate::raft_types::{NodeId, StorageError};
+
+pub use log::LogStore;
+pub use state_machine::{ApplyListener, StateMachine};
+
+pub type Db = rocksdb::OptimisticTransactionDB<rocksdb::MultiThreaded>;
+
+/// Raft log entries: index (big-endian u64) → bincode(Entry).
+pub const CF_LOG: &str = "raft_log";
+/// Raft metadata: vote, committed, last purged log id.
+pub const CF_RAFT: &str = "raft_meta";
+/// State-machine metadata: last applied log id, membership, current snapshot.
+pub const CF_SM: &str = "sm_meta";
+
+/// Every column family of the state machine (what a snapshot contains).
+pub fn state_machine_cfs() -> Vec<&'static str> {
+    let mut cfs = vec![CF_SM];
+    cfs.extend_from_slice(Mvcc::COLUMN_FAMILIES);
+    cfs
+}
+
+/// Opens (or creates) the node's database under `dir/db`.
+pub fn open_db(dir: &Path) -> Result<Arc<Db>, rocksdb::Error> {
+    let mut opts = rocksdb::Options::default();
+    opts.create_if_missing(true);
+    opts.create_missing_column_families(true);
+    opts.increase_parallelism(2);
+    opts.set_max_background_jobs(2);
+    // Keep memory bounded: the control plane shares hosts with databases.
+    opts.set_write_buffer_size(16 << 20);
+    opts.set_max_write_buffer_number(3);
+    opts.set_keep_log_file_num(3);
+    let mut cfs = vec![CF_LOG, CF_RAFT];
+    cfs.extend(state_machine_cfs());
+    let db = Db::open_cf(&opts, dir.join("db"), cfs)?;
+    Ok(Arc::new(db))
+}
+
+pub(crate) fn cf<'a>(db: &'a Db, name: &str) -> Result<Arc<rocksdb::BoundColumnFamily<'a>>, StorageError> {
+    db.cf_handle(name).ok_or_else(|| {
+        io_err(ErrorSubject::Store, ErrorVerb::Read, std::io::Error::other(format!("missing column family {name}")))
+    })
+}
+
+pub(crate) fn io_err(subject: ErrorSubject<NodeId>, verb: ErrorVerb, e: impl std::error::Error + 'static) -> StorageError {
+    StorageError::IO { source: StorageIOError::new(subject, verb, AnyError::new(&e)) }
+}
+
+pub(crate) fn encode<T: serde::Serialize>(v: &T) -> Result<Vec<u8>, StorageError> {
+    bincode::serialize(v).map_err(|e| io_err(ErrorSubject::Store, ErrorVerb::Write, e))
+}
+
+pub(crate) fn decode<T: serde::de::DeserializeOwned>(b: &[u8]) -> Result<T, StorageError> {
+    bincode::deserialize(b).map_err(|e| io_err(ErrorSubject::Store, ErrorVerb::Read, e))
+}
