@@ -3,11 +3,18 @@
 //!
 //! Only plain etcd semantics are used: compares on create/mod revision,
 //! txns, prefix ranges and watches, leases. The client balances over all
-//! given endpoints and reconnects by itself when one fails; requests that hit
-//! a dead or leaderless endpoint fail with [`Error::Unavailable`] and may be
-//! retried. Watch streams end with an error when their connection breaks;
-//! [`super::watch_resuming`] resumes them.
+//! given endpoints: it keeps one connection per endpoint (each reconnecting
+//! by itself), sends requests to the endpoint that last worked, and moves to
+//! the next one when a request fails in a way that is safe to repeat — any
+//! failure of a read or a lease refresh, but for writes only a failure to
+//! connect at all (a write that may have reached the server is never
+//! repeated: its outcome is unknown, so the caller gets
+//! [`Error::Unavailable`] and re-reads). Watch streams end with an error when
+//! their connection breaks; [`super::watch_resuming`] resumes them.
 
+use std::future::Future;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -29,7 +36,23 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 /// An etcd-v3 API client. Cheap to clone.
 #[derive(Clone)]
 pub struct EtcdKv {
-    client: Client,
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    /// One client per endpoint, in the order given.
+    clients: Vec<Client>,
+    /// Index of the endpoint that last answered.
+    current: AtomicUsize,
+}
+
+/// When a failed request may be sent again to another endpoint.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Repeat {
+    /// Reads, lease refreshes, watch creation: always safe.
+    Always,
+    /// Writes: only if the request never reached a server.
+    IfNotSent,
 }
 
 impl EtcdKv {
@@ -48,10 +71,19 @@ impl EtcdKv {
             // Fail watches on a member cut off from its leader instead of
             // silently delivering nothing.
             .with_require_leader(true);
-        let client = Client::connect(endpoints, Some(options))
-            .await
-            .map_err(map_err)?;
-        Ok(EtcdKv { client })
+        let mut clients = Vec::with_capacity(endpoints.len());
+        for endpoint in endpoints {
+            let client = Client::connect([endpoint], Some(options.clone()))
+                .await
+                .map_err(map_err)?;
+            clients.push(client);
+        }
+        Ok(EtcdKv {
+            inner: Arc::new(Inner {
+                clients,
+                current: AtomicUsize::new(0),
+            }),
+        })
     }
 
     /// Parse a `--control 127.0.0.1:2379,127.0.0.1:2479` style list.
@@ -64,13 +96,59 @@ impl EtcdKv {
         EtcdKv::connect(&endpoints).await
     }
 
-    /// The underlying client, for administrative calls outside [`Kv`].
+    /// A client for the endpoint currently in use, for administrative calls
+    /// outside [`Kv`].
     pub fn client(&self) -> Client {
-        self.client.clone()
+        let i = self.inner.current.load(Ordering::Relaxed) % self.inner.clients.len();
+        self.inner.clients[i].clone()
     }
 
-    async fn txn_raw(&self, txn: Txn) -> Result<etcd_client::TxnResponse> {
-        self.client.clone().txn(txn).await.map_err(map_err)
+    /// Run `f` against the current endpoint, moving on to the others when it
+    /// fails in a way `repeat` allows.
+    async fn call<T, F, Fut>(&self, repeat: Repeat, f: F) -> Result<T>
+    where
+        F: Fn(Client) -> Fut,
+        Fut: Future<Output = Result<T, etcd_client::Error>>,
+    {
+        let n = self.inner.clients.len();
+        let start = self.inner.current.load(Ordering::Relaxed);
+        let mut last = Error::Unavailable("no endpoint answered".into());
+        for attempt in 0..n {
+            let i = (start + attempt) % n;
+            match f(self.inner.clients[i].clone()).await {
+                Ok(v) => {
+                    if attempt > 0 {
+                        self.inner.current.store(i, Ordering::Relaxed);
+                    }
+                    return Ok(v);
+                }
+                Err(e) => {
+                    let may_repeat = repeat == Repeat::Always || never_sent(&e);
+                    let e = map_err(e);
+                    if !(may_repeat && e.is_retryable()) {
+                        return Err(e);
+                    }
+                    tracing::debug!(endpoint = i, error = %e, "etcd endpoint failed, trying next");
+                    last = e;
+                }
+            }
+        }
+        Err(last)
+    }
+}
+
+/// Whether the request certainly never reached a server (so repeating a
+/// write elsewhere cannot apply it twice).
+fn never_sent(e: &etcd_client::Error) -> bool {
+    match e {
+        etcd_client::Error::TransportError(_) => true,
+        etcd_client::Error::GRpcStatus(status) => {
+            status.code() == tonic::Code::Unavailable && {
+                let m = status.message().to_ascii_lowercase();
+                m.contains("connect") || m.contains("connection refused")
+            }
+        }
+        _ => false,
     }
 }
 
@@ -163,7 +241,12 @@ fn write(op: &TxnOp) -> Option<EtcdOp> {
 #[async_trait]
 impl Kv for EtcdKv {
     async fn get(&self, key: &str) -> Result<Option<Versioned>> {
-        let resp = self.client.clone().get(key, None).await.map_err(map_err)?;
+        let resp = self
+            .call(
+                Repeat::Always,
+                |mut c| async move { c.get(key, None).await },
+            )
+            .await?;
         Ok(resp.kvs().first().map(versioned))
     }
 
@@ -205,11 +288,11 @@ impl Kv for EtcdKv {
             GetOptions::new().with_prefix()
         };
         let resp = self
-            .client
-            .clone()
-            .get(prefix, Some(options))
-            .await
-            .map_err(map_err)?;
+            .call(Repeat::Always, |mut c| {
+                let options = options.clone();
+                async move { c.get(prefix, Some(options)).await }
+            })
+            .await?;
         let mut entries = Vec::with_capacity(resp.kvs().len());
         for kv in resp.kvs() {
             entries.push((key_string(kv)?, versioned(kv)));
@@ -227,8 +310,12 @@ impl Kv for EtcdKv {
         // On failure read every key (at the same revision as the compares) to
         // say which precondition failed.
         let or_else: Vec<EtcdOp> = ops.iter().map(|op| EtcdOp::get(op.key(), None)).collect();
+        let txn = Txn::new().when(when).and_then(then).or_else(or_else);
         let resp = self
-            .txn_raw(Txn::new().when(when).and_then(then).or_else(or_else))
+            .call(Repeat::IfNotSent, |mut c| {
+                let txn = txn.clone();
+                async move { c.txn(txn).await }
+            })
             .await?;
         if resp.succeeded() {
             return header_revision(resp.header());
@@ -254,14 +341,17 @@ impl Kv for EtcdKv {
         } else {
             options.with_prefix()
         };
-        let mut stream = self
-            .client
-            .clone()
-            .watch(prefix, Some(options))
-            .await
-            .map_err(map_err)?;
         // The first response confirms creation (or reports compaction).
-        let first = stream.message().await.map_err(map_err)?;
+        let (stream, first) = self
+            .call(Repeat::Always, |mut c| {
+                let options = options.clone();
+                async move {
+                    let mut stream = c.watch(prefix, Some(options)).await?;
+                    let first = stream.message().await?;
+                    Ok((stream, first))
+                }
+            })
+            .await?;
         match first {
             Some(resp) if resp.canceled() => {
                 return Err(cancel_error(&resp, from));
@@ -298,25 +388,24 @@ impl Kv for EtcdKv {
     async fn lease_grant(&self, ttl: Duration) -> Result<LeaseId> {
         let secs = ttl.as_secs_f64().ceil().max(1.0) as i64;
         let resp = self
-            .client
-            .clone()
-            .lease_grant(secs, None)
-            .await
-            .map_err(map_err)?;
+            .call(Repeat::IfNotSent, |mut c| async move {
+                c.lease_grant(secs, None).await
+            })
+            .await?;
         Ok(LeaseId(resp.id()))
     }
 
     async fn lease_keep_alive(&self, id: LeaseId) -> Result<Duration> {
         // Opening the keep-alive stream sends one refresh and checks that the
         // lease exists; the reply's TTL comes with a second refresh.
-        let (mut keeper, mut stream) = self
-            .client
-            .clone()
-            .lease_keep_alive(id.0)
-            .await
-            .map_err(map_err)?;
-        keeper.keep_alive().await.map_err(map_err)?;
-        match stream.message().await.map_err(map_err)? {
+        let reply = self
+            .call(Repeat::Always, |mut c| async move {
+                let (mut keeper, mut stream) = c.lease_keep_alive(id.0).await?;
+                keeper.keep_alive().await?;
+                stream.message().await
+            })
+            .await?;
+        match reply {
             Some(resp) if resp.ttl() > 0 => Ok(Duration::from_secs(resp.ttl() as u64)),
             Some(_) => Err(Error::LeaseLost),
             None => Err(Error::Unavailable("keep-alive stream closed".into())),
@@ -324,11 +413,11 @@ impl Kv for EtcdKv {
     }
 
     async fn lease_revoke(&self, id: LeaseId) -> Result<()> {
-        self.client
-            .clone()
-            .lease_revoke(id.0)
-            .await
-            .map_err(map_err)?;
+        self.call(
+            Repeat::Always,
+            |mut c| async move { c.lease_revoke(id.0).await },
+        )
+        .await?;
         Ok(())
     }
 }
@@ -362,4 +451,42 @@ fn convert_event(event: &etcd_client::Event) -> Option<Result<WatchEvent>> {
             revision: Revision(kv.mod_revision()),
         },
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use tonic::{Code, Status};
+
+    use super::*;
+
+    fn status(code: Code, message: &str) -> etcd_client::Error {
+        etcd_client::Error::GRpcStatus(Status::new(code, message))
+    }
+
+    #[test]
+    fn errors_are_classified_by_what_the_caller_must_do() {
+        assert!(map_err(status(Code::Unavailable, "etcdserver: no leader")).is_retryable());
+        assert!(map_err(status(Code::DeadlineExceeded, "timeout")).is_retryable());
+        assert_eq!(
+            map_err(status(
+                Code::NotFound,
+                "etcdserver: requested lease not found"
+            )),
+            Error::LeaseLost
+        );
+        assert!(matches!(
+            map_err(status(Code::InvalidArgument, "etcdserver: bad key")),
+            Error::Other(_)
+        ));
+    }
+
+    #[test]
+    fn only_unsent_writes_are_repeated() {
+        assert!(never_sent(&status(Code::Unavailable, "tcp connect error")));
+        assert!(!never_sent(&status(
+            Code::Unavailable,
+            "etcdserver: leader changed"
+        )));
+        assert!(!never_sent(&status(Code::Unknown, "h2 protocol error")));
+    }
 }
