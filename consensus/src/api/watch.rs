@@ -395,10 +395,13 @@ impl<S: WatchSource> Watcher<S> {
         let mut quiet = true;
         loop {
             tokio::select! {
-                item = self.stream.next_batch() => match self.handle(item).await {
-                    Flow::Continue(sent) => quiet &= !sent,
-                    Flow::Stop => return,
-                },
+                // Control first so a busy stream cannot starve it; `sync`
+                // drains the stream itself before answering.
+                biased;
+                Some(reply) = sync_requests.recv() => {
+                    let Some(revision) = self.sync().await else { return };
+                    let _ = reply.send(revision);
+                }
                 _ = ticker.tick(), if self.spec.progress_notify => {
                     if quiet {
                         let Some(revision) = self.sync().await else { return };
@@ -409,10 +412,10 @@ impl<S: WatchSource> Watcher<S> {
                     }
                     quiet = true;
                 }
-                Some(reply) = sync_requests.recv() => {
-                    let Some(revision) = self.sync().await else { return };
-                    let _ = reply.send(revision);
-                }
+                item = self.stream.next_batch() => match self.handle(item).await {
+                    Flow::Continue(sent) => quiet &= !sent,
+                    Flow::Stop => return,
+                },
             }
         }
     }
@@ -477,3 +480,7 @@ impl<S: WatchSource> Watcher<S> {
         Flow::Stop
     }
 }
+
+#[cfg(test)]
+#[path = "watch_tests.rs"]
+mod tests;
