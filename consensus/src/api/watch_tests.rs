@@ -86,25 +86,23 @@ impl FakeStream {
 }
 
 impl BatchStream for FakeStream {
-    fn next_batch(&mut self) -> impl Future<Output = Option<Result<WatchBatch, KvError>>> + Send {
-        async move {
-            loop {
-                if let Some(b) = self.pending.pop_front() {
-                    return Some(Ok(b));
-                }
-                match self.rx.recv().await {
-                    Ok(b) if b.revision >= self.next_rev => {
-                        self.next_rev = b.revision + 1;
-                        if let Some(b) = self.keep(b) {
-                            return Some(Ok(b));
-                        }
+    async fn next_batch(&mut self) -> Option<Result<WatchBatch, KvError>> {
+        loop {
+            if let Some(b) = self.pending.pop_front() {
+                return Some(Ok(b));
+            }
+            match self.rx.recv().await {
+                Ok(b) if b.revision >= self.next_rev => {
+                    self.next_rev = b.revision + 1;
+                    if let Some(b) = self.keep(b) {
+                        return Some(Ok(b));
                     }
-                    Ok(_) => {}
-                    Err(broadcast::error::RecvError::Lagged(_)) => {
-                        return Some(Err(KvError::Compacted))
-                    }
-                    Err(broadcast::error::RecvError::Closed) => return None,
                 }
+                Ok(_) => {}
+                Err(broadcast::error::RecvError::Lagged(_)) => {
+                    return Some(Err(KvError::Compacted))
+                }
+                Err(broadcast::error::RecvError::Closed) => return None,
             }
         }
     }
