@@ -112,13 +112,16 @@ impl Server {
         self.peer_addr
     }
 
-    /// Stops serving, then stops Raft; storage stays consistent.
+    /// Stops serving (gracefully, for up to two seconds: open connections
+    /// are told to go away), then stops Raft; storage stays consistent.
     pub async fn shutdown(self) {
         let _ = self.stop.send(true);
         self.node.shutdown().await;
-        for t in self.tasks {
-            t.abort();
-            let _ = t.await;
+        for mut t in self.tasks {
+            if tokio::time::timeout(std::time::Duration::from_secs(2), &mut t).await.is_err() {
+                t.abort();
+                let _ = t.await;
+            }
         }
     }
 }

@@ -78,8 +78,8 @@ async fn minority_cannot_commit_majority_goes_on_and_healed_node_catches_up() {
     c.heal();
     let mut on_old = c.client(old).await;
     eventually(Duration::from_secs(10), "old leader catches up", || {
-        let c2 = &mut on_old;
-        async move { (get(c2, "k19", true).await.as_deref() == Some("v")).then_some(()) }
+        let mut c2 = on_old.clone();
+        async move { (get(&mut c2, "k19", true).await.as_deref() == Some("v")).then_some(()) }
     })
     .await;
     assert_eq!(get(&mut on_old, "x", true).await.as_deref(), Some("after"));
@@ -134,6 +134,7 @@ async fn restart_from_disk_keeps_everything() {
         cl.put(format!("r{i}"), format!("{i}"), None).await.unwrap();
     }
     let rev = cl.get("r49", None).await.unwrap().header().unwrap().revision();
+    drop(cl);
     for i in 0..3 {
         c.stop(i).await;
     }

@@ -223,7 +223,15 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
 
     async fn begin_receiving_snapshot(&mut self) -> Result<Box<tokio::fs::File>, StorageError> {
         let path = self.snapshot_dir.join(format!("receiving-{}.tmp", now_nanos()));
-        let file = tokio::fs::File::create(&path).await.map_err(|e| sm_err(ErrorVerb::Write, e))?;
+        // Read + write: install_snapshot reads it back.
+        let file = tokio::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(&path)
+            .await
+            .map_err(|e| sm_err(ErrorVerb::Write, e))?;
         self.receiving = Some(path);
         Ok(Box::new(file))
     }

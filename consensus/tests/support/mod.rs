@@ -81,9 +81,19 @@ impl Cluster {
     }
 
     pub async fn boot(&mut self, i: usize) {
-        let cfg = self.config(i);
         let api = ApiConfig { progress_notify_interval: Duration::from_millis(500) };
-        let server = Server::start(cfg, api, None).await.unwrap();
+        // In one process, a stopped member's RocksDB closes only when the
+        // last connection task holding the node has finished: wait for it.
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        let server = loop {
+            match Server::start(self.config(i), api.clone(), None).await {
+                Ok(s) => break s,
+                Err(e) if e.to_string().contains("lock") && tokio::time::Instant::now() < deadline => {
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                Err(e) => panic!("member {i} failed to start: {e}"),
+            }
+        };
         self.members[i].server = Some(server);
     }
 
