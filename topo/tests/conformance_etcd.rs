@@ -5,7 +5,7 @@ mod conformance;
 #[allow(dead_code)]
 mod support;
 
-use support::{ServerKind, ServerProcess};
+use support::{Cluster, ServerKind, ServerProcess};
 
 conformance_suite!(support::TestBackend::etcd());
 
@@ -13,6 +13,12 @@ conformance_suite!(support::TestBackend::etcd());
 async fn watch_survives_server_restart() {
     let mut server = ServerProcess::start(ServerKind::Etcd).await;
     conformance::watch_survives_server_restart(&mut server).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn survives_leader_change() {
+    let mut cluster = Cluster::start(ServerKind::Etcd, 3).await;
+    conformance::survives_leader_change(&mut cluster).await;
 }
 
 /// Compaction is outside [`topo::kv::Kv`], so these use the etcd client

@@ -14,7 +14,7 @@ use topo::kv::{
     WatchEvent, WatchUpdate,
 };
 
-use crate::support::ServerProcess;
+use crate::support::{Cluster, ServerProcess};
 
 /// Generous bound for anything that should happen "soon".
 pub const DEADLINE: Duration = Duration::from_secs(15);
@@ -565,6 +565,84 @@ pub async fn watch_survives_server_restart(server: &mut ServerProcess) {
     }
     let written: Vec<Revision> = written.into_iter().map(|v| Revision(v.0)).collect();
     assert_eq!(seen, written, "every write seen once, in order");
+}
+
+/// Retry a write through transient failures, as callers do. (A retried put
+/// may apply twice; the checks below allow that.)
+async fn put_retrying(kv: &Arc<dyn Kv>, key: &str, value: Vec<u8>) {
+    within("a write to succeed", async {
+        loop {
+            match kv.update(key, value.clone(), None).await {
+                Ok(_) => return,
+                Err(e) if e.is_retryable() => tokio::time::sleep(Duration::from_millis(50)).await,
+                Err(e) => panic!("write {key}: {e}"),
+            }
+        }
+    })
+    .await
+}
+
+#[allow(dead_code)] // used by process backends only
+/// Multi-member backends only: SIGKILL the leader while a client holds a
+/// lock and runs a resuming watch. The watch must deliver every revision
+/// exactly once, in order; the lock (its lease) must survive the election.
+pub async fn survives_leader_change(cluster: &mut Cluster) {
+    let kv: Arc<dyn Kv> = Arc::new(
+        kv::EtcdKv::connect_list(&cluster.endpoints())
+            .await
+            .unwrap(),
+    );
+    let ttl = Duration::from_secs(5); // comfortably above an election
+    let guard = kv::lock(kv.clone(), "/lc/shard", "holder", ttl)
+        .await
+        .unwrap();
+    let mut updates = watch_resuming(kv.clone(), "/lc/data/");
+    let snapshot = within("snapshot", updates.next()).await.unwrap().unwrap();
+    let WatchUpdate::Snapshot {
+        revision: start, ..
+    } = snapshot
+    else {
+        panic!("expected a snapshot first, got {snapshot:?}");
+    };
+    for i in 0..5 {
+        put_retrying(&kv, &format!("/lc/data/{i}"), vec![i]).await;
+    }
+    let leader = cluster.leader().await;
+    cluster.members[leader].kill();
+    for i in 5..10 {
+        put_retrying(&kv, &format!("/lc/data/{i}"), vec![i]).await;
+    }
+    // Only these puts changed the store since `start`, so the watch must
+    // show exactly the revisions start+1 ..= head.
+    let head = within("a read after the election", async {
+        loop {
+            match kv.list("/lc/data/").await {
+                Ok(listing) => return listing.revision,
+                Err(e) if e.is_retryable() => tokio::time::sleep(Duration::from_millis(50)).await,
+                Err(e) => panic!("list: {e}"),
+            }
+        }
+    })
+    .await;
+    let mut seen = Vec::new();
+    while seen.last() != Some(&head) {
+        match within("events across the election", updates.next())
+            .await
+            .unwrap()
+            .unwrap()
+        {
+            WatchUpdate::Event(e) => seen.push(e.revision()),
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    let expected: Vec<Revision> = (start.0 + 1..=head.0).map(Revision).collect();
+    assert_eq!(seen, expected, "every revision once, in order");
+    assert!(
+        guard.lease().is_alive(),
+        "lock lease lost across the election"
+    );
+    guard.check().await.unwrap();
+    guard.unlock().await.unwrap();
 }
 
 /// `async { x == n }` for [`eventually`] closures.

@@ -26,6 +26,9 @@ pub enum ServerKind {
 
 pub struct ServerProcess {
     kind: ServerKind,
+    name: String,
+    /// `name=peer-url,…` for multi-member clusters; None: a one-node cluster.
+    initial_cluster: Option<String>,
     dir: TempDir,
     client_port: u16,
     peer_port: u16,
@@ -39,15 +42,26 @@ fn free_port() -> u16 {
 
 impl ServerProcess {
     pub async fn start(kind: ServerKind) -> ServerProcess {
-        let mut server = ServerProcess {
+        let mut server = ServerProcess::new(kind, "n1");
+        server.spawn();
+        server.wait_ready().await;
+        server
+    }
+
+    fn new(kind: ServerKind, name: &str) -> ServerProcess {
+        ServerProcess {
             kind,
+            name: name.to_string(),
+            initial_cluster: None,
             dir: tempfile::tempdir().unwrap(),
             client_port: free_port(),
             peer_port: free_port(),
             child: None,
-        };
-        server.spawn().await;
-        server
+        }
+    }
+
+    fn peer_url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.peer_port)
     }
 
     /// `127.0.0.1:<client port>`.
@@ -70,7 +84,8 @@ impl ServerProcess {
     /// Start again on the same data directory and ports.
     pub async fn restart(&mut self) {
         self.kill();
-        self.spawn().await;
+        self.spawn();
+        self.wait_ready().await;
     }
 
     fn command(&self) -> Command {
@@ -79,14 +94,18 @@ impl ServerProcess {
         let peer = format!("127.0.0.1:{}", self.peer_port);
         match &self.kind {
             ServerKind::Etcd => {
+                let cluster = self
+                    .initial_cluster
+                    .clone()
+                    .unwrap_or_else(|| format!("{}=http://{peer}", self.name));
                 let mut cmd = Command::new("/usr/bin/etcd");
-                cmd.arg("--name=n1")
+                cmd.arg(format!("--name={}", self.name))
                     .arg(format!("--data-dir={}", data.display()))
                     .arg(format!("--listen-client-urls=http://{client}"))
                     .arg(format!("--advertise-client-urls=http://{client}"))
                     .arg(format!("--listen-peer-urls=http://{peer}"))
                     .arg(format!("--initial-advertise-peer-urls=http://{peer}"))
-                    .arg(format!("--initial-cluster=n1=http://{peer}"))
+                    .arg(format!("--initial-cluster={cluster}"))
                     .arg("--logger=zap")
                     .arg("--log-level=warn");
                 cmd
@@ -99,13 +118,20 @@ impl ServerProcess {
                     .arg("--client-addr")
                     .arg(&client)
                     .arg("--peer-addr")
-                    .arg(&peer);
+                    .arg(&peer)
+                    .arg("--name")
+                    .arg(&self.name);
+                if let Some(cluster) = &self.initial_cluster {
+                    // vitrail takes HOST:PORT peers, etcd takes URLs.
+                    cmd.arg("--initial-cluster")
+                        .arg(cluster.replace("http://", ""));
+                }
                 cmd
             }
         }
     }
 
-    async fn spawn(&mut self) {
+    fn spawn(&mut self) {
         let log = File::options()
             .create(true)
             .append(true)
@@ -119,7 +145,6 @@ impl ServerProcess {
             .spawn()
             .unwrap_or_else(|e| panic!("spawning {:?}: {e}", self.kind));
         self.child = Some(child);
-        self.wait_ready().await;
     }
 
     async fn wait_ready(&mut self) {
@@ -151,6 +176,62 @@ impl ServerProcess {
 impl Drop for ServerProcess {
     fn drop(&mut self) {
         self.kill();
+    }
+}
+
+/// Several members forming one cluster, all on 127.0.0.1.
+pub struct Cluster {
+    pub members: Vec<ServerProcess>,
+}
+
+impl Cluster {
+    pub async fn start(kind: ServerKind, size: usize) -> Cluster {
+        let mut members: Vec<ServerProcess> = (1..=size)
+            .map(|i| ServerProcess::new(kind.clone(), &format!("n{i}")))
+            .collect();
+        let cluster = members
+            .iter()
+            .map(|m| format!("{}={}", m.name, m.peer_url()))
+            .collect::<Vec<_>>()
+            .join(",");
+        // Start all before waiting: none is ready until a quorum runs.
+        for m in &mut members {
+            m.initial_cluster = Some(cluster.clone());
+            m.spawn();
+        }
+        for m in &mut members {
+            m.wait_ready().await;
+        }
+        Cluster { members }
+    }
+
+    /// `host:port,host:port,…` of every member, as `--control` takes them.
+    pub fn endpoints(&self) -> String {
+        self.members
+            .iter()
+            .map(ServerProcess::endpoint)
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+
+    /// Index of the member that currently leads (asks each live member).
+    pub async fn leader(&self) -> usize {
+        for member in self.members.iter().filter(|m| m.child.is_some()) {
+            let kv = EtcdKv::connect(&[member.endpoint()]).await.unwrap();
+            let Ok(status) = kv.client().status().await else {
+                continue;
+            };
+            let leader = status.leader();
+            for (i, m) in self.members.iter().enumerate() {
+                let kv = EtcdKv::connect(&[m.endpoint()]).await.unwrap();
+                if let Ok(s) = kv.client().status().await {
+                    if s.header().map(|h| h.member_id()) == Some(leader) {
+                        return i;
+                    }
+                }
+            }
+        }
+        panic!("no member knows a leader");
     }
 }
 
