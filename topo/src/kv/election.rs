@@ -13,7 +13,7 @@ use std::time::Duration;
 use futures::stream::BoxStream;
 use futures::StreamExt;
 
-use super::lock::{acquire, LockGuard};
+use super::shard_lock::{acquire, LockGuard};
 use super::watch::{watch_resuming, WatchUpdate};
 use super::{Kv, Result, Revision, TxnOp, Version, WatchEvent};
 

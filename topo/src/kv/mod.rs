@@ -5,7 +5,7 @@
 //! [`Version`]) and an optional lease. [`Kv`] exposes only what topology needs:
 //! versioned get / create / update / delete, prefix listing, all-or-nothing
 //! transactions, prefix watches from a revision, and leases. Everything else —
-//! shard locks ([`lock`]), leader participation ([`election`]) and watches that
+//! shard locks ([`shard_lock`]), leader participation ([`election`]) and watches that
 //! survive reconnects ([`watch`]) — is built on those primitives here, once, so
 //! every backend behaves the same.
 //!
@@ -26,15 +26,15 @@ use futures::stream::BoxStream;
 pub mod election;
 pub mod etcd;
 pub mod lease;
-pub mod lock;
 pub mod memory;
+pub mod shard_lock;
 pub mod watch;
 
 pub use election::{campaign, observe_leader, Leadership};
 pub use etcd::EtcdKv;
 pub use lease::Lease;
-pub use lock::{lock, LockGuard};
 pub use memory::MemoryKv;
+pub use shard_lock::{lock, LockGuard};
 pub use watch::{watch_resuming, WatchUpdate};
 
 /// A store revision (etcd's global revision counter). Revision 0 means "none".
