@@ -137,6 +137,11 @@ impl Mysqld {
             .arg(format!("--datadir={}", self.dir.data().display()))
             .arg("--auth-root-authentication-method=normal")
             .arg("--skip-test-db")
+            // Unrecognised options go to the bootstrap mariadbd: keep its
+            // temporary files in our own dir (concurrent installs collide in
+            // a shared /tmp).
+            .arg(format!("--tmpdir={}", self.dir.tmp().display()))
+            .env("TMPDIR", self.dir.tmp())
             .stdin(Stdio::null())
             .kill_on_drop(true);
         if is_root() {

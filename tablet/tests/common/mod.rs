@@ -57,3 +57,104 @@ where
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+use std::collections::HashMap;
+
+use tablet::grpc::pb;
+use tablet::grpc::pb::query_service_client::QueryServiceClient;
+use tablet::grpc::pb::replication_service_client::ReplicationServiceClient;
+use tablet::query::QueryConfig;
+use tablet::{Tablet, TabletConfig, TabletType};
+use tonic::transport::Channel;
+
+/// A tablet over a real mariadbd, served on 127.0.0.1:0, with clients.
+pub struct TestTablet {
+    pub tablet: Tablet,
+    pub db: TestMysqld,
+    pub port: u16,
+    pub query: QueryServiceClient<Channel>,
+    pub repl: ReplicationServiceClient<Channel>,
+    server: tokio::task::JoinHandle<tablet::Result<()>>,
+}
+
+impl Drop for TestTablet {
+    fn drop(&mut self) {
+        self.server.abort();
+    }
+}
+
+impl TestTablet {
+    pub async fn start(uid: u32, tablet_type: TabletType, query: QueryConfig) -> TestTablet {
+        let db = TestMysqld::start(uid).await;
+        let tablet = Tablet::new(
+            db.mysqld.clone(),
+            TabletConfig {
+                initial_type: tablet_type,
+                query,
+                health_probe_interval: Duration::from_millis(500),
+            },
+        );
+        if tablet_type == TabletType::Primary {
+            tablet.replication.set_read_only(false).await.unwrap();
+        }
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let (addr, server) = tablet.serve(listener).unwrap();
+        let url = format!("http://{addr}");
+        let query = QueryServiceClient::connect(url.clone()).await.unwrap();
+        let repl = ReplicationServiceClient::connect(url).await.unwrap();
+        let port = db.mysqld.config().port;
+        TestTablet {
+            tablet,
+            db,
+            port,
+            query,
+            repl,
+            server,
+        }
+    }
+
+    pub async fn exec(&self, sql: &str) -> Result<pb::QueryResult, tonic::Status> {
+        self.exec_opts(sql, HashMap::new(), 0, 0).await
+    }
+
+    pub async fn exec_opts(
+        &self,
+        sql: &str,
+        bind_variables: HashMap<String, pb::Value>,
+        transaction_id: u64,
+        timeout_ms: u64,
+    ) -> Result<pb::QueryResult, tonic::Status> {
+        let r = self
+            .query
+            .clone()
+            .execute(pb::ExecuteRequest {
+                query: Some(pb::BoundQuery {
+                    sql: sql.into(),
+                    bind_variables,
+                }),
+                transaction_id,
+                options: Some(pb::ExecuteOptions { timeout_ms }),
+            })
+            .await?;
+        Ok(r.into_inner().result.unwrap())
+    }
+}
+
+/// The rows of a result as strings ("NULL" for NULL).
+pub fn rows(r: &pb::QueryResult) -> Vec<Vec<String>> {
+    r.rows
+        .iter()
+        .map(|row| {
+            row.values
+                .iter()
+                .map(|v| {
+                    if v.r#type == pb::Type::Null as i32 {
+                        "NULL".to_string()
+                    } else {
+                        String::from_utf8_lossy(&v.value).into_owned()
+                    }
+                })
+                .collect()
+        })
+        .collect()
+}

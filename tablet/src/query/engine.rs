@@ -1,0 +1,502 @@
+//! The engine: pools, timeouts, row limits, transactions.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use mysql_async::prelude::{Protocol, Queryable};
+use mysql_async::{Conn, Params, Pool, PoolConstraints, PoolOpts};
+use tokio::sync::mpsc;
+
+use super::bind::{bind, BindValue, BoundSql};
+use super::classify::{classify, first_keyword, StatementKind};
+use super::result::{to_text, Cell, Column, QueryResult};
+use super::tx::{Tx, TxTable};
+use crate::error::{Error, Result};
+use crate::mysqlctl::Mysqld;
+use crate::state::TabletState;
+use crate::types::TabletType;
+
+#[derive(Debug, Clone)]
+pub struct QueryConfig {
+    /// Connections for autocommit queries and transactions together.
+    pub pool_size: usize,
+    /// Default per-query timeout (a request may ask for a different one).
+    pub query_timeout: Duration,
+    pub max_rows: usize,
+    /// Transactions older than this are rolled back.
+    pub tx_timeout: Duration,
+    /// Rows per StreamExecute message.
+    pub stream_chunk_rows: usize,
+    /// How long a killed statement may take to give its connection back.
+    pub kill_grace: Duration,
+}
+
+impl Default for QueryConfig {
+    fn default() -> Self {
+        QueryConfig {
+            pool_size: 16,
+            query_timeout: Duration::from_secs(30),
+            max_rows: 10_000,
+            tx_timeout: Duration::from_secs(30),
+            stream_chunk_rows: 256,
+            kill_grace: Duration::from_secs(5),
+        }
+    }
+}
+
+/// One StreamExecute message: the columns first, then rows in chunks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StreamChunk {
+    Columns(Vec<Column>),
+    Rows(Vec<Vec<Cell>>),
+}
+
+#[derive(Clone)]
+pub struct QueryEngine {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    cfg: QueryConfig,
+    app: Pool,
+    dba: Pool,
+    state: Arc<TabletState>,
+    txs: TxTable,
+}
+
+/// Whether the connection a statement ran on can be used again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ConnHealth {
+    Usable,
+    /// Killed or broken: must not be reused.
+    Dead,
+}
+
+fn pool(opts: mysql_async::OptsBuilder, size: usize) -> Pool {
+    let constraints = PoolConstraints::new(0, size.max(1)).unwrap_or_default();
+    Pool::new(opts.pool_opts(PoolOpts::default().with_constraints(constraints)))
+}
+
+impl QueryEngine {
+    /// Pools connect lazily; nothing talks to mariadbd until the first query.
+    pub fn new(mysqld: &Mysqld, state: Arc<TabletState>, cfg: QueryConfig) -> Self {
+        let app = pool(mysqld.app_opts(), cfg.pool_size);
+        let dba = pool(mysqld.dba_opts(), 2);
+        QueryEngine {
+            inner: Arc::new(Inner {
+                cfg,
+                app,
+                dba,
+                state,
+                txs: TxTable::default(),
+            }),
+        }
+    }
+
+    pub fn config(&self) -> &QueryConfig {
+        &self.inner.cfg
+    }
+
+    /// Open transactions right now.
+    pub fn transaction_count(&self) -> usize {
+        self.inner.txs.len()
+    }
+
+    /// Run one statement, in transaction `tx_id` or (0) autocommit.
+    pub async fn execute(
+        &self,
+        sql: &str,
+        vars: &HashMap<String, BindValue>,
+        tx_id: u64,
+        timeout: Option<Duration>,
+    ) -> Result<QueryResult> {
+        let inner = &self.inner;
+        inner.check_write(sql)?;
+        let bound = bind(sql, vars)?;
+        let timeout = timeout.unwrap_or(inner.cfg.query_timeout);
+        if tx_id != 0 {
+            return inner.execute_in_tx(tx_id, &bound, timeout).await;
+        }
+        let mut conn = inner.get_conn(timeout).await?;
+        let (result, health) = inner.run(&mut conn, &bound, timeout).await;
+        inner.release(conn, health).await;
+        result
+    }
+
+    /// Run statements in order; stops at the first error. With
+    /// `as_transaction` (and no `tx_id`) they run in a new transaction that
+    /// is committed at the end or rolled back on error.
+    pub async fn execute_batch(
+        &self,
+        queries: &[(String, HashMap<String, BindValue>)],
+        as_transaction: bool,
+        tx_id: u64,
+        timeout: Option<Duration>,
+    ) -> Result<Vec<QueryResult>> {
+        let own_tx = as_transaction && tx_id == 0;
+        let tx_id = if own_tx { self.begin().await? } else { tx_id };
+        let mut results = Vec::with_capacity(queries.len());
+        for (sql, vars) in queries {
+            match self.execute(sql, vars, tx_id, timeout).await {
+                Ok(r) => results.push(r),
+                Err(e) => {
+                    if own_tx {
+                        // The error to report is `e`; a failed rollback just
+                        // means the transaction is gone already.
+                        let _ = self.rollback(tx_id).await;
+                    }
+                    return Err(e);
+                }
+            }
+        }
+        if own_tx {
+            self.commit(tx_id).await?;
+        }
+        Ok(results)
+    }
+
+    /// Start a transaction on a dedicated connection; returns its id.
+    pub async fn begin(&self) -> Result<u64> {
+        let inner = &self.inner;
+        let mut conn = inner.get_conn(inner.cfg.query_timeout).await?;
+        if let Err(e) = conn.query_drop("START TRANSACTION").await {
+            inner.release(conn, ConnHealth::Dead).await;
+            return Err(e.into());
+        }
+        let tx = inner.txs.insert(conn);
+        let reaper_inner = self.inner.clone();
+        let id = tx.id;
+        let reaper = tokio::spawn(async move {
+            tokio::time::sleep(reaper_inner.cfg.tx_timeout).await;
+            if let Ok(tx) = reaper_inner.txs.take(id) {
+                tracing::warn!(id, "transaction timed out; rolling back");
+                reaper_inner.abandon(tx).await;
+            }
+        });
+        tx.set_reaper(reaper.abort_handle());
+        Ok(id)
+    }
+
+    pub async fn commit(&self, tx_id: u64) -> Result<()> {
+        self.inner.finish(tx_id, "COMMIT").await
+    }
+
+    pub async fn rollback(&self, tx_id: u64) -> Result<()> {
+        self.inner.finish(tx_id, "ROLLBACK").await
+    }
+
+    /// Stream a (read) query's rows; no row limit. The per-query timeout
+    /// covers the whole stream. Dropping the receiver kills the query.
+    pub fn stream_execute(
+        &self,
+        sql: &str,
+        vars: &HashMap<String, BindValue>,
+        timeout: Option<Duration>,
+    ) -> Result<mpsc::Receiver<Result<StreamChunk>>> {
+        let inner = self.inner.clone();
+        inner.check_write(sql)?;
+        let bound = bind(sql, vars)?;
+        let timeout = timeout.unwrap_or(inner.cfg.query_timeout);
+        let (tx, rx) = mpsc::channel(4);
+        tokio::spawn(async move {
+            let mut conn = match inner.get_conn(timeout).await {
+                Ok(c) => c,
+                Err(e) => {
+                    let _ = tx.send(Err(e)).await;
+                    return;
+                }
+            };
+            let chunk = inner.cfg.stream_chunk_rows.max(1);
+            let conn_id = conn.id();
+            let work = stream_query(&mut conn, &bound, &tx, chunk);
+            let (result, mut health) = inner.with_kill(conn_id, timeout, work).await;
+            if let Err(e) = result {
+                if tx.send(Err(e)).await.is_err() {
+                    // The client left mid-stream: stop the statement.
+                    inner.kill(conn_id, "CONNECTION").await;
+                    health = ConnHealth::Dead;
+                }
+            }
+            inner.release(conn, health).await;
+        });
+        Ok(rx)
+    }
+
+    /// Roll back every open transaction and close the pools.
+    pub async fn close(&self) {
+        for tx in self.inner.txs.drain() {
+            tx.cancel_reaper();
+            self.inner.abandon(tx).await;
+        }
+        let _ = self.inner.app.clone().disconnect().await;
+        let _ = self.inner.dba.clone().disconnect().await;
+    }
+}
+
+impl Inner {
+    fn check_write(&self, sql: &str) -> Result<()> {
+        let role = self.state.role();
+        if role.tablet_type != TabletType::Primary && classify(sql) == StatementKind::Write {
+            return Err(Error::NotPrimary(format!(
+                "tablet {} is {}, not PRIMARY: refusing {} (send writes to the primary)",
+                self.state.uid,
+                role.tablet_type,
+                first_keyword(sql)
+            )));
+        }
+        Ok(())
+    }
+
+    async fn get_conn(&self, timeout: Duration) -> Result<Conn> {
+        match tokio::time::timeout(timeout, self.app.get_conn()).await {
+            Ok(r) => Ok(r?),
+            Err(_) => Err(Error::Unavailable(format!(
+                "no free connection in the pool within {timeout:?}"
+            ))),
+        }
+    }
+
+    /// Give a connection back to the pool, or close a dead one.
+    async fn release(&self, conn: Conn, health: ConnHealth) {
+        if health == ConnHealth::Dead {
+            // Already killed on the server (or broken): close our side so the
+            // pool never hands it out again.
+            let _ = tokio::time::timeout(Duration::from_secs(1), conn.disconnect()).await;
+        }
+        // Usable connections go back to the pool on drop (and are reset).
+    }
+
+    async fn kill(&self, conn_id: u32, what: &str) {
+        let stmt = format!("KILL {what} {conn_id}");
+        let result = async {
+            let mut c = self.dba.get_conn().await?;
+            c.query_drop(&stmt).await
+        };
+        match tokio::time::timeout(self.cfg.kill_grace, result).await {
+            Ok(Ok(())) => tracing::info!(conn_id, "{stmt}"),
+            Ok(Err(e)) => tracing::warn!(conn_id, error = %e, "{stmt} failed"),
+            Err(_) => tracing::warn!(conn_id, "{stmt} timed out"),
+        }
+    }
+
+    /// Run `work` (which uses connection `conn_id`) with a deadline; past it,
+    /// KILL QUERY, then give the statement `kill_grace` to end before killing
+    /// the connection.
+    async fn with_kill<T>(
+        &self,
+        conn_id: u32,
+        timeout: Duration,
+        work: impl Future<Output = Result<T>>,
+    ) -> (Result<T>, ConnHealth) {
+        tokio::pin!(work);
+        tokio::select! {
+            r = &mut work => {
+                let health = match &r {
+                    Err(Error::Unavailable(_)) => ConnHealth::Dead,
+                    _ => ConnHealth::Usable,
+                };
+                (r, health)
+            }
+            _ = tokio::time::sleep(timeout) => {
+                self.kill(conn_id, "QUERY").await;
+                let health = match tokio::time::timeout(self.cfg.kill_grace, &mut work).await {
+                    Ok(Ok(_)) | Ok(Err(Error::Mysql(_))) => ConnHealth::Usable,
+                    _ => {
+                        self.kill(conn_id, "CONNECTION").await;
+                        ConnHealth::Dead
+                    }
+                };
+                (Err(Error::QueryTimeout { timeout }), health)
+            }
+        }
+    }
+
+    async fn run(
+        &self,
+        conn: &mut Conn,
+        bound: &BoundSql,
+        timeout: Duration,
+    ) -> (Result<QueryResult>, ConnHealth) {
+        let conn_id = conn.id();
+        let max_rows = self.cfg.max_rows;
+        self.with_kill(conn_id, timeout, run_query(conn, bound, max_rows))
+            .await
+    }
+
+    async fn execute_in_tx(
+        &self,
+        tx_id: u64,
+        bound: &BoundSql,
+        timeout: Duration,
+    ) -> Result<QueryResult> {
+        let tx = self.txs.get(tx_id)?;
+        let mut guard = tx.conn.lock().await;
+        let conn = guard
+            .as_mut()
+            .ok_or(Error::UnknownTransaction { id: tx_id })?;
+        let (result, health) = self.run(conn, bound, timeout).await;
+        if health == ConnHealth::Dead {
+            // The server rolled the transaction back with the connection.
+            guard.take();
+            if self.txs.take(tx_id).is_ok() {
+                tx.cancel_reaper();
+            }
+        }
+        result
+    }
+
+    async fn finish(&self, tx_id: u64, stmt: &str) -> Result<()> {
+        let tx = self.txs.take(tx_id)?;
+        tx.cancel_reaper();
+        let mut guard = tx.conn.lock().await;
+        let mut conn = guard
+            .take()
+            .ok_or(Error::UnknownTransaction { id: tx_id })?;
+        let r = conn.query_drop(stmt).await;
+        let health = if r.is_ok() {
+            ConnHealth::Usable
+        } else {
+            ConnHealth::Dead
+        };
+        self.release(conn, health).await;
+        Ok(r?)
+    }
+
+    /// End a transaction nobody will finish: roll back if its connection is
+    /// idle, else kill the connection (the running statement with it).
+    async fn abandon(&self, tx: Arc<Tx>) {
+        match tx.conn.try_lock() {
+            Ok(mut guard) => {
+                if let Some(mut conn) = guard.take() {
+                    let rollback = conn.query_drop("ROLLBACK");
+                    match tokio::time::timeout(self.cfg.kill_grace, rollback).await {
+                        Ok(Ok(())) => self.release(conn, ConnHealth::Usable).await,
+                        _ => {
+                            self.kill(tx.conn_id, "CONNECTION").await;
+                            self.release(conn, ConnHealth::Dead).await;
+                        }
+                    }
+                }
+            }
+            Err(_) => self.kill(tx.conn_id, "CONNECTION").await,
+        }
+    }
+}
+
+fn to_params(values: &[BindValue]) -> Params {
+    Params::Positional(
+        values
+            .iter()
+            .map(|v| match v {
+                BindValue::Null => mysql_async::Value::NULL,
+                BindValue::Int(i) => mysql_async::Value::Int(*i),
+                BindValue::UInt(u) => mysql_async::Value::UInt(*u),
+                BindValue::Double(d) => mysql_async::Value::Double(*d),
+                BindValue::Bytes(b) => mysql_async::Value::Bytes(b.clone()),
+            })
+            .collect(),
+    )
+}
+
+async fn run_query(conn: &mut Conn, bound: &BoundSql, max_rows: usize) -> Result<QueryResult> {
+    match &bound.params {
+        None => collect(conn.query_iter(bound.sql.as_str()).await?, max_rows).await,
+        Some(p) => {
+            collect(
+                conn.exec_iter(bound.sql.as_str(), to_params(p)).await?,
+                max_rows,
+            )
+            .await
+        }
+    }
+}
+
+fn columns_of<P: Protocol>(r: &mysql_async::QueryResult<'_, 'static, P>) -> Vec<Column> {
+    r.columns()
+        .map(|cols| cols.iter().map(Column::from_mysql).collect())
+        .unwrap_or_default()
+}
+
+fn row_cells(row: mysql_async::Row, columns: &[Column]) -> Vec<Cell> {
+    row.unwrap_raw()
+        .into_iter()
+        .zip(columns)
+        .map(|(v, c)| v.and_then(|v| to_text(v, c)))
+        .collect()
+}
+
+/// The first result set (further ones are discarded).
+async fn collect<P: Protocol>(
+    mut r: mysql_async::QueryResult<'_, 'static, P>,
+    max_rows: usize,
+) -> Result<QueryResult> {
+    let columns = columns_of(&r);
+    let mut rows = Vec::new();
+    while let Some(row) = r.next().await? {
+        if rows.len() >= max_rows {
+            r.drop_result().await?;
+            return Err(Error::RowCountExceeded { max: max_rows });
+        }
+        rows.push(row_cells(row, &columns));
+    }
+    let result = QueryResult {
+        rows_affected: r.affected_rows(),
+        insert_id: r.last_insert_id().unwrap_or(0),
+        info: r.info().into_owned(),
+        warnings: r.warnings(),
+        columns,
+        rows,
+    };
+    r.drop_result().await?;
+    Ok(result)
+}
+
+async fn stream_query(
+    conn: &mut Conn,
+    bound: &BoundSql,
+    out: &mpsc::Sender<Result<StreamChunk>>,
+    chunk: usize,
+) -> Result<()> {
+    match &bound.params {
+        None => stream_rows(conn.query_iter(bound.sql.as_str()).await?, out, chunk).await,
+        Some(p) => {
+            stream_rows(
+                conn.exec_iter(bound.sql.as_str(), to_params(p)).await?,
+                out,
+                chunk,
+            )
+            .await
+        }
+    }
+}
+
+async fn stream_rows<P: Protocol>(
+    mut r: mysql_async::QueryResult<'_, 'static, P>,
+    out: &mpsc::Sender<Result<StreamChunk>>,
+    chunk: usize,
+) -> Result<()> {
+    let gone = || Error::Unavailable("stream receiver went away".into());
+    let columns = columns_of(&r);
+    out.send(Ok(StreamChunk::Columns(columns.clone())))
+        .await
+        .map_err(|_| gone())?;
+    let mut rows = Vec::with_capacity(chunk);
+    while let Some(row) = r.next().await? {
+        rows.push(row_cells(row, &columns));
+        if rows.len() >= chunk {
+            let full = std::mem::replace(&mut rows, Vec::with_capacity(chunk));
+            out.send(Ok(StreamChunk::Rows(full)))
+                .await
+                .map_err(|_| gone())?;
+        }
+    }
+    if !rows.is_empty() {
+        out.send(Ok(StreamChunk::Rows(rows)))
+            .await
+            .map_err(|_| gone())?;
+    }
+    r.drop_result().await?;
+    Ok(())
+}

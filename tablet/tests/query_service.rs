@@ -1,0 +1,352 @@
+//! QueryService through gRPC against a real mariadbd.
+
+mod common;
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use common::{eventually, rows, TestTablet};
+use mysql_async::prelude::Queryable;
+use tablet::grpc::{mysql_error, pb};
+use tablet::query::QueryConfig;
+use tablet::TabletType;
+use tonic::Code;
+
+fn val(t: pb::Type, s: &str) -> pb::Value {
+    pb::Value {
+        r#type: t as i32,
+        value: s.as_bytes().to_vec(),
+        unsigned: false,
+    }
+}
+
+#[tokio::test]
+async fn execute_bind_variables_stream_and_batch() {
+    let cfg = QueryConfig {
+        stream_chunk_rows: 2,
+        ..QueryConfig::default()
+    };
+    let t = TestTablet::start(201, TabletType::Primary, cfg).await;
+    t.exec("CREATE DATABASE app").await.unwrap();
+    t.exec("CREATE TABLE app.t (id BIGINT AUTO_INCREMENT PRIMARY KEY, name VARCHAR(20), d DATETIME(3), n INT UNSIGNED)")
+        .await
+        .unwrap();
+    let vars = HashMap::from([
+        ("name".to_string(), val(pb::Type::VarString, "it's")),
+        (
+            "d".to_string(),
+            val(pb::Type::Datetime, "2024-01-02 03:04:05.678"),
+        ),
+        ("n".to_string(), val(pb::Type::Null, "")),
+    ]);
+    let r = t
+        .exec_opts(
+            "INSERT INTO app.t (name, d, n) VALUES (:name, :d, :n)",
+            vars,
+            0,
+            0,
+        )
+        .await
+        .unwrap();
+    assert_eq!((r.rows_affected, r.insert_id), (1, 1));
+    for i in 0..4 {
+        t.exec(&format!("INSERT INTO app.t (name, n) VALUES ('n{i}', {i})"))
+            .await
+            .unwrap();
+    }
+
+    // Text protocol and prepared statement give the same text values.
+    let sql = "SELECT id, name, d, n FROM app.t WHERE id = :id";
+    let by_id = HashMap::from([("id".to_string(), val(pb::Type::Longlong, "1"))]);
+    let prepared = t.exec_opts(sql, by_id, 0, 0).await.unwrap();
+    let text = t
+        .exec("SELECT id, name, d, n FROM app.t WHERE id = 1")
+        .await
+        .unwrap();
+    let expect = vec![vec!["1", "it's", "2024-01-02 03:04:05.678", "NULL"]];
+    assert_eq!(rows(&prepared), expect);
+    assert_eq!(rows(&text), expect);
+    let f = &text.fields;
+    assert_eq!(f.len(), 4);
+    assert_eq!((f[0].name.as_str(), f[0].table.as_str()), ("id", "t"));
+    assert_eq!(f[0].r#type, pb::Type::Longlong as i32);
+    assert_eq!(f[1].r#type, pb::Type::VarString as i32);
+    assert_eq!(f[3].flags & 32, 32, "n is UNSIGNED");
+    assert!(text.rows[0].values[3].r#type == pb::Type::Null as i32);
+
+    // StreamExecute: fields first, then rows in chunks of 2.
+    let mut stream = t
+        .query
+        .clone()
+        .stream_execute(pb::StreamExecuteRequest {
+            query: Some(pb::BoundQuery {
+                sql: "SELECT id FROM app.t ORDER BY id".into(),
+                bind_variables: HashMap::new(),
+            }),
+            options: None,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let mut msgs = Vec::new();
+    while let Some(m) = stream.message().await.unwrap() {
+        msgs.push(m.result.unwrap());
+    }
+    assert_eq!(msgs.len(), 4, "1 fields message + 3 row chunks");
+    assert_eq!(msgs[0].fields[0].name, "id");
+    let ids: Vec<String> = msgs[1..]
+        .iter()
+        .flat_map(rows)
+        .map(|r| r[0].clone())
+        .collect();
+    assert_eq!(ids, ["1", "2", "3", "4", "5"]);
+
+    // ExecuteBatch as a transaction rolls everything back on error.
+    let q = |sql: &str| pb::BoundQuery {
+        sql: sql.into(),
+        bind_variables: HashMap::new(),
+    };
+    let err = t
+        .query
+        .clone()
+        .execute_batch(pb::ExecuteBatchRequest {
+            queries: vec![q("DELETE FROM app.t"), q("SELEC oops")],
+            as_transaction: true,
+            transaction_id: 0,
+            options: None,
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(mysql_error(&err).unwrap().code, 1064);
+    let count = t.exec("SELECT COUNT(*) FROM app.t").await.unwrap();
+    assert_eq!(rows(&count), vec![vec!["5"]]);
+    assert_eq!(t.tablet.query.transaction_count(), 0);
+}
+
+#[tokio::test]
+async fn query_timeout_kills_the_query_on_mariadb() {
+    let t = TestTablet::start(202, TabletType::Primary, QueryConfig::default()).await;
+    let started = Instant::now();
+    let err = t
+        .exec_opts("SELECT SLEEP(10)", HashMap::new(), 0, 500)
+        .await
+        .unwrap_err();
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(err.code(), Code::DeadlineExceeded, "{err:?}");
+    let me = mysql_error(&err).unwrap();
+    assert_eq!(me.code, 1317);
+    assert!(err.message().contains("timed out"), "{}", err.message());
+
+    let opts = t.db.mysqld.dba_opts();
+    eventually(
+        Duration::from_secs(2),
+        "SLEEP(10) gone from processlist",
+        || {
+            let opts = opts.clone();
+            async move {
+                let mut dba = mysql_async::Conn::new(opts).await.unwrap();
+                let n: Option<u64> = dba
+                    .query_first(
+                        "SELECT COUNT(*) FROM information_schema.processlist \
+                     WHERE info LIKE 'SELECT SLEEP(10)%'",
+                    )
+                    .await
+                    .unwrap();
+                n == Some(0)
+            }
+        },
+    )
+    .await;
+    // The pool still works.
+    assert_eq!(rows(&t.exec("SELECT 1").await.unwrap()), vec![vec!["1"]]);
+}
+
+#[tokio::test]
+async fn max_rows_is_enforced() {
+    let cfg = QueryConfig {
+        max_rows: 3,
+        ..QueryConfig::default()
+    };
+    let t = TestTablet::start(203, TabletType::Primary, cfg).await;
+    let seq = "SELECT 1 UNION ALL SELECT 2 UNION ALL SELECT 3";
+    assert_eq!(t.exec(seq).await.unwrap().rows.len(), 3);
+    let err = t
+        .exec(&format!("{seq} UNION ALL SELECT 4"))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::ResourceExhausted);
+    assert!(
+        err.message().contains("Row count exceeded 3"),
+        "{}",
+        err.message()
+    );
+    assert_eq!(t.exec(seq).await.unwrap().rows.len(), 3);
+}
+
+#[tokio::test]
+async fn abandoned_transaction_is_rolled_back() {
+    let cfg = QueryConfig {
+        tx_timeout: Duration::from_secs(1),
+        ..QueryConfig::default()
+    };
+    let t = TestTablet::start(204, TabletType::Primary, cfg).await;
+    t.exec("CREATE DATABASE app").await.unwrap();
+    t.exec("CREATE TABLE app.acct (id INT PRIMARY KEY, v INT) ENGINE=InnoDB")
+        .await
+        .unwrap();
+    t.exec("INSERT INTO app.acct VALUES (1, 10)").await.unwrap();
+
+    let id = t
+        .query
+        .clone()
+        .begin(pb::BeginRequest { options: None })
+        .await
+        .unwrap()
+        .into_inner()
+        .transaction_id;
+    assert_ne!(id, 0);
+    t.exec_opts(
+        "UPDATE app.acct SET v = 99 WHERE id = 1",
+        HashMap::new(),
+        id,
+        0,
+    )
+    .await
+    .unwrap();
+    // Abandoned: nobody commits. Another connection waits on the row lock
+    // and gets it once the tablet rolls the transaction back.
+    let mut dba = t.db.dba().await;
+    dba.query_drop("SET SESSION innodb_lock_wait_timeout = 20")
+        .await
+        .unwrap();
+    let started = Instant::now();
+    dba.query_drop("UPDATE app.acct SET v = v + 1 WHERE id = 1")
+        .await
+        .unwrap();
+    let waited = started.elapsed();
+    assert!(waited < Duration::from_secs(10), "lock held for {waited:?}");
+    let v: Option<i32> = dba
+        .query_first("SELECT v FROM app.acct WHERE id = 1")
+        .await
+        .unwrap();
+    assert_eq!(v, Some(11), "the abandoned UPDATE was rolled back");
+
+    let err = t
+        .query
+        .clone()
+        .commit(pb::CommitRequest { transaction_id: id })
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::Aborted);
+    assert!(err.message().contains("not found"), "{}", err.message());
+    assert_eq!(t.tablet.query.transaction_count(), 0);
+
+    // A committed transaction works end to end.
+    let id = t
+        .query
+        .clone()
+        .begin(pb::BeginRequest { options: None })
+        .await
+        .unwrap()
+        .into_inner()
+        .transaction_id;
+    t.exec_opts(
+        "UPDATE app.acct SET v = 5 WHERE id = 1",
+        HashMap::new(),
+        id,
+        0,
+    )
+    .await
+    .unwrap();
+    t.query
+        .clone()
+        .commit(pb::CommitRequest { transaction_id: id })
+        .await
+        .unwrap();
+    assert_eq!(
+        rows(&t.exec("SELECT v FROM app.acct").await.unwrap()),
+        vec![vec!["5"]]
+    );
+}
+
+#[tokio::test]
+async fn invalid_sql_passes_the_error_through_and_the_pool_survives() {
+    let cfg = QueryConfig {
+        pool_size: 1,
+        ..QueryConfig::default()
+    };
+    let t = TestTablet::start(205, TabletType::Primary, cfg).await;
+    let err = t.exec("SELEC 1").await.unwrap_err();
+    let me = mysql_error(&err).unwrap();
+    assert_eq!((me.code, me.sqlstate.as_str()), (1064, "42000"));
+    assert!(me.message.contains("SQL syntax"), "{}", me.message);
+    assert_eq!(err.code(), Code::InvalidArgument);
+    // The single pooled connection is still good.
+    assert_eq!(rows(&t.exec("SELECT 2").await.unwrap()), vec![vec!["2"]]);
+    let err = t.exec("SELECT * FROM nope.nope").await.unwrap_err();
+    assert_eq!(mysql_error(&err).unwrap().code, 1146);
+    assert_eq!(rows(&t.exec("SELECT 3").await.unwrap()), vec![vec!["3"]]);
+}
+
+#[tokio::test]
+async fn replica_refuses_writes() {
+    let t = TestTablet::start(206, TabletType::Replica, QueryConfig::default()).await;
+    let err = t.exec("CREATE DATABASE app").await.unwrap_err();
+    assert_eq!(err.code(), Code::FailedPrecondition);
+    let me = mysql_error(&err).unwrap();
+    assert_eq!(me.code, 1290);
+    assert!(me.message.contains("REPLICA"), "{}", me.message);
+    assert!(me.message.contains("not PRIMARY"), "{}", me.message);
+    assert_eq!(rows(&t.exec("SELECT 1").await.unwrap()), vec![vec!["1"]]);
+}
+
+#[tokio::test]
+async fn stream_health_reports_a_killed_mysqld_within_2s() {
+    let t = TestTablet::start(207, TabletType::Primary, QueryConfig::default()).await;
+    let mut stream = t
+        .query
+        .clone()
+        .stream_health(pb::StreamHealthRequest {})
+        .await
+        .unwrap()
+        .into_inner();
+    // Wait for a serving snapshot (the first probe).
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let h = stream.message().await.unwrap().unwrap();
+        assert!(Instant::now() < deadline, "never serving: {h:?}");
+        if h.serving {
+            assert!(h.mysqld_alive);
+            assert_eq!(h.tablet_uid, 207);
+            assert_eq!(h.tablet_type, pb::TabletType::Primary as i32);
+            break;
+        }
+    }
+    let pid = t.db.mysqld.pid().unwrap();
+    let killed = Instant::now();
+    unsafe { libc::kill(pid as i32, libc::SIGKILL) };
+    loop {
+        let h = tokio::time::timeout(Duration::from_secs(2), stream.message())
+            .await
+            .expect("no health message within 2s")
+            .unwrap()
+            .unwrap();
+        if !h.mysqld_alive {
+            assert!(!h.serving);
+            assert!(
+                killed.elapsed() < Duration::from_secs(2),
+                "{:?}",
+                killed.elapsed()
+            );
+            break;
+        }
+        assert!(
+            killed.elapsed() < Duration::from_secs(2),
+            "crash not reported"
+        );
+    }
+}
