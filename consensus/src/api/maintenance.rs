@@ -24,15 +24,24 @@ pub const ETCD_VERSION: &str = "3.4.0+vitrail";
 
 /// etcd sends snapshots in 32 KiB chunks.
 const SNAPSHOT_CHUNK: usize = 32 * 1024;
+/// etcdctl (3.4.2x) recognises the appended checksum by the file size: a
+/// bolt file is a whole number of pages, so `size % 512 == 32` means "data +
+/// sha256", and anything else is refused ("sha256 checksum not found").
+const SNAPSHOT_ALIGN: usize = 512;
 
 /// etcd's Snapshot stream: chunks with the bytes still to come, then one
 /// last message whose blob is the SHA-256 of everything before it.
 /// `etcdctl snapshot save` writes all blobs (hash included) to the file, so
-/// the file is the data followed by its checksum, as with etcd.
+/// the file is the data followed by its checksum, as with etcd. The data is
+/// zero-padded to a multiple of 512 bytes for etcdctl's size check; the
+/// snapshot format ends with its own end marker, so `--restore` ignores the
+/// padding (and the checksum) after it.
 fn snapshot_messages(
     data: Vec<u8>,
     header: Header,
 ) -> impl Iterator<Item = PbSnapshotResponse> + Send {
+    let mut data = data;
+    data.resize(data.len().div_ceil(SNAPSHOT_ALIGN) * SNAPSHOT_ALIGN, 0);
     let hash = Sha256::digest(&data).to_vec();
     let total = data.len();
     let chunks = total.div_ceil(SNAPSHOT_CHUNK);
@@ -169,14 +178,16 @@ mod tests {
         let msgs: Vec<_> = snapshot_messages(data.clone(), H).collect();
         assert_eq!(msgs.len(), 4);
         let remaining: Vec<u64> = msgs.iter().map(|m| m.remaining_bytes).collect();
-        assert_eq!(remaining, vec![(SNAPSHOT_CHUNK + 100) as u64, 100, 0, 0]);
+        assert_eq!(remaining, vec![(SNAPSHOT_CHUNK + 512) as u64, 512, 0, 0]);
         assert!(msgs[..3].iter().all(|m| m.blob.len() <= SNAPSHOT_CHUNK));
         let body: Vec<u8> = msgs[..3].iter().flat_map(|m| m.blob.clone()).collect();
-        assert_eq!(body, data);
-        // What etcdctl writes to disk: data ++ sha256(data).
+        assert_eq!(&body[..data.len()], data.as_slice());
+        assert!(body[data.len()..].iter().all(|b| *b == 0), "zero padding");
+        // What etcdctl writes to disk: body ++ sha256(body), sized so that
+        // its checksum detection (size % 512 == 32) accepts it.
         let file: Vec<u8> = msgs.iter().flat_map(|m| m.blob.clone()).collect();
-        assert_eq!(file.len(), data.len() + 32);
-        assert_eq!(&file[data.len()..], Sha256::digest(&data).as_slice());
+        assert_eq!(file.len() % 512, 32);
+        assert_eq!(&file[body.len()..], Sha256::digest(&body).as_slice());
     }
 
     #[test]
