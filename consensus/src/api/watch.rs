@@ -37,8 +37,8 @@ use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status, Streaming};
 
 use super::{convert, EtcdApi};
-use crate::kv::{EventKind, KeyRange, KvError, RangeRequest, Revision};
-use crate::node::{Header, Node, NodeError, WatchBatch, WatchStream};
+use crate::kv::{EventKind, KeyRange, KvError, Revision};
+use crate::node::{Header, Node, WatchBatch, WatchStream};
 
 /// One watch as a client asked for it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -109,26 +109,8 @@ impl WatchSource for Node {
         Node::header(self, revision)
     }
 
-    /// Found by bisecting local reads (a read below the compaction fails
-    /// with `Compacted`); only runs when a watch hits a compaction.
-    // TODO(lead): replace with a direct accessor on Node once there is one.
     async fn compact_revision(&self) -> Revision {
-        let (mut lo, mut hi) = (1, self.revision().max(1));
-        while lo < hi {
-            let mid = lo + (hi - lo) / 2;
-            let probe = RangeRequest {
-                range: KeyRange::single(vec![0]),
-                revision: mid,
-                serializable: true,
-                count_only: true,
-                ..Default::default()
-            };
-            match self.range(probe).await {
-                Err(NodeError::Kv(KvError::Compacted)) => lo = mid + 1,
-                _ => hi = mid,
-            }
-        }
-        lo
+        Node::compact_revision(self)
     }
 }
 

@@ -387,6 +387,11 @@ impl Node {
         self.mvcc.read().map(|m| m.revision()).unwrap_or(0)
     }
 
+    /// The revision below which history has been compacted away.
+    pub fn compact_revision(&self) -> Revision {
+        self.mvcc.read().map(|m| m.compact_revision()).unwrap_or(0)
+    }
+
     /// Header for a response that reflects store revision `revision`.
     pub fn header(&self, revision: Revision) -> Header {
         let mut cluster_id = self.cluster_id.load(Ordering::Relaxed);
