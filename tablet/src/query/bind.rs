@@ -144,7 +144,7 @@ mod tests {
         let b = bind(sql, &vars()).unwrap();
         assert_eq!(b.params, Some(vec![BindValue::Int(7)]));
         assert!(b.sql.ends_with(", ?"), "{}", b.sql);
-        assert_eq!(b.sql.matches(":id").count(), 7, "{}", b.sql);
+        assert_eq!(b.sql.matches(":id").count(), 8, "{}", b.sql);
     }
 
     #[test]
