@@ -1,1 +1,4 @@
 //! gate
+
+pub mod merge;
+pub mod planner;
