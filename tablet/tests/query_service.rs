@@ -350,3 +350,63 @@ async fn stream_health_reports_a_killed_mysqld_within_2s() {
         );
     }
 }
+
+#[tokio::test]
+async fn pool_follows_a_mysqld_restart() {
+    let t = TestTablet::start(208, TabletType::Replica, QueryConfig::default()).await;
+    assert_eq!(rows(&t.exec("SELECT 1").await.unwrap()), vec![vec!["1"]]);
+    t.db.mysqld.restart().await.unwrap();
+    // The first query after the restart already gets a live connection:
+    // mysql_async notices the pooled connection's socket was closed.
+    assert_eq!(rows(&t.exec("SELECT 2").await.unwrap()), vec![vec!["2"]]);
+    let pos = t
+        .repl
+        .clone()
+        .primary_position(pb::PrimaryPositionRequest {})
+        .await
+        .unwrap();
+    assert_eq!(pos.into_inner().position, "");
+}
+
+#[tokio::test]
+async fn dropping_a_stream_kills_its_query() {
+    let cfg = QueryConfig {
+        stream_chunk_rows: 1,
+        ..QueryConfig::default()
+    };
+    let t = TestTablet::start(209, TabletType::Replica, cfg).await;
+    let mut stream = t
+        .query
+        .clone()
+        .stream_execute(pb::StreamExecuteRequest {
+            query: Some(pb::BoundQuery {
+                sql: "SELECT seq, SLEEP(0.2) FROM mysql.seq_1_to_1000".into(),
+                bind_variables: HashMap::new(),
+            }),
+            options: None,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let fields = stream.message().await.unwrap().unwrap();
+    assert_eq!(fields.result.unwrap().fields[0].name, "seq");
+    let first = stream.message().await.unwrap().unwrap();
+    assert_eq!(rows(&first.result.unwrap()), vec![vec!["1", "0"]]);
+    drop(stream);
+    let opts = t.db.mysqld.dba_opts();
+    eventually(Duration::from_secs(5), "streamed query killed", || {
+        let opts = opts.clone();
+        async move {
+            let mut dba = mysql_async::Conn::new(opts).await.unwrap();
+            let n: Option<u64> = dba
+                .query_first(
+                    "SELECT COUNT(*) FROM information_schema.processlist \
+                     WHERE info LIKE 'SELECT seq, SLEEP%'",
+                )
+                .await
+                .unwrap();
+            n == Some(0)
+        }
+    })
+    .await;
+}
