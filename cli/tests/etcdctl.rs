@@ -355,3 +355,51 @@ fn compaction_then_watch_on_compacted_revision_errors() {
     let err = fails(&ep, &["compaction", &rev.to_string()]);
     assert!(err.contains("required revision has been compacted"), "{err}");
 }
+
+#[test]
+fn snapshot_save_then_restore_into_a_new_cluster() {
+    let c = ProcCluster::start(3);
+    let ep = c.endpoints();
+    for i in 0..20 {
+        ok(&ep, &["put", &format!("s/{i:02}"), &format!("v{i}")]);
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("backup.db");
+    let out = ok(&c.endpoint(0), &["snapshot", "save", file.to_str().unwrap()]);
+    assert!(out.contains("Snapshot saved"), "{out}");
+    drop(c);
+
+    // A fresh one-member cluster seeded from the backup.
+    let client = format!("127.0.0.1:{}", support::free_port());
+    let peer = format!("127.0.0.1:{}", support::free_port());
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_vitrail"))
+        .args(["control", "--name", "restored", "--client-addr", &client, "--peer-addr", &peer])
+        .arg("--data-dir")
+        .arg(dir.path().join("data"))
+        .arg("--restore")
+        .arg(&file)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let got = eventually(Duration::from_secs(20), "restored member serves", || {
+        let out = etcdctl(&client, &["get", "s/", "--prefix", "--keys-only"]);
+        out.status.success().then(|| String::from_utf8_lossy(&out.stdout).to_string()).filter(|s| !s.is_empty())
+    });
+    assert_eq!(got.lines().filter(|l| !l.is_empty()).count(), 20, "{got}");
+    assert_eq!(ok(&client, &["get", "s/07"]), "s/07\nv7\n");
+    ok(&client, &["put", "new", "write"]);
+    // Restoring over existing data is refused.
+    let again = std::process::Command::new(env!("CARGO_BIN_EXE_vitrail"))
+        .args(["control", "--client-addr", "127.0.0.1:0", "--peer-addr", "127.0.0.1:0"])
+        .arg("--data-dir")
+        .arg(dir.path().join("data"))
+        .arg("--restore")
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(!again.status.success());
+    assert!(String::from_utf8_lossy(&again.stderr).contains("already holds a database"));
+    let _ = child.kill();
+    let _ = child.wait();
+}

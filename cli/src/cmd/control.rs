@@ -41,6 +41,10 @@ pub struct Args {
     /// Raft entries between snapshots.
     #[arg(long, default_value_t = 20_000)]
     snapshot_count: u64,
+    /// Seed a new, empty --data-dir from this snapshot file (from
+    /// `etcdctl snapshot save`), then start as a new cluster.
+    #[arg(long)]
+    restore: Option<PathBuf>,
     /// Interval of progress notifications on watches that asked for them.
     #[arg(long, default_value_t = 600)]
     progress_notify_secs: u64,
@@ -63,6 +67,10 @@ pub fn parse_initial_cluster(s: &str) -> anyhow::Result<Vec<(String, String)>> {
 }
 
 pub async fn run(args: Args) -> anyhow::Result<()> {
+    if let Some(snapshot) = &args.restore {
+        consensus::store::restore(&args.data_dir, snapshot).map_err(anyhow::Error::msg).context("restoring")?;
+        tracing::info!(snapshot = %snapshot.display(), "restored snapshot into {}", args.data_dir.display());
+    }
     let mut cfg = NodeConfig::new(&args.name, &args.data_dir, &args.client_addr, &args.peer_addr);
     cfg.initial_cluster = parse_initial_cluster(&args.initial_cluster)?;
     cfg.initial_cluster_new = match args.initial_cluster_state.as_str() {

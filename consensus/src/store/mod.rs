@@ -74,3 +74,26 @@ pub(crate) fn encode<T: serde::Serialize>(v: &T) -> Result<Vec<u8>, StorageError
 pub(crate) fn decode<T: serde::de::DeserializeOwned>(b: &[u8]) -> Result<T, StorageError> {
     bincode::deserialize(b).map_err(|e| io_err(ErrorSubject::Store, ErrorVerb::Read, e))
 }
+
+/// Seeds a brand-new data directory from a snapshot file (from
+/// `etcdctl snapshot save` against vitrail, or a Raft snapshot): the KV data,
+/// leases and history come from the file; Raft state does not, so the node
+/// then bootstraps a new cluster on top of it (like `etcdctl snapshot
+/// restore`). Refuses to touch a directory that already holds a database.
+pub fn restore(data_dir: &Path, snapshot: &Path) -> Result<(), String> {
+    if data_dir.join("db").exists() {
+        return Err(format!(
+            "{} already holds a database; restore needs an empty data directory",
+            data_dir.display()
+        ));
+    }
+    std::fs::create_dir_all(data_dir).map_err(|e| format!("cannot create {}: {e}", data_dir.display()))?;
+    let db = open_db(data_dir).map_err(|e| format!("open rocksdb: {e}"))?;
+    snapshot_file::load(&db, snapshot).map_err(|e| format!("load {}: {e}", snapshot.display()))?;
+    // Forget the old cluster's Raft position, membership and identity.
+    snapshot_file::clear_cf(&db, CF_SM).map_err(|e| e.to_string())?;
+    let handle = cf(&db, CF_SM).map_err(|e| e.to_string())?;
+    db.delete_cf(&handle, b"cluster_id").map_err(|e| e.to_string())?;
+    db.flush_wal(true).map_err(|e| e.to_string())?;
+    Ok(())
+}
