@@ -87,7 +87,8 @@ pub fn check<M: Model>(
     let mut order: Vec<usize> = (0..partitions.len()).collect();
     order.sort_by_key(|&p| partitions[p].len());
     for p in order {
-        let members = std::mem::take(&mut partitions[p]);
+        let mut members = std::mem::take(&mut partitions[p]);
+        members.sort_by_key(|op| (op.call, op.id));
         let ops: Vec<SearchOp<'_, M::Input, M::Output>> = members
             .iter()
             .map(|op| SearchOp {
@@ -112,8 +113,9 @@ pub fn check<M: Model>(
     CheckResult::Ok
 }
 
-/// Groups the checkable operations by partition key, partitions numbered in
-/// order of first appearance.
+/// Groups the operations that can matter by partition key, partitions
+/// numbered in order of first appearance. Failed operations and reads with
+/// unknown outcome cannot matter.
 fn partition<'h, M: Model>(
     model: &M,
     ops: &'h [Operation<M::Input, M::Output>],
@@ -121,7 +123,8 @@ fn partition<'h, M: Model>(
     let mut index: HashMap<u64, usize> = HashMap::new();
     let mut partitions: Vec<Vec<&Operation<_, _>>> = Vec::new();
     for op in ops {
-        if matches!(op.outcome, Outcome::Failed) {
+        let unknown = matches!(op.outcome, Outcome::Pending | Outcome::Unknown);
+        if matches!(op.outcome, Outcome::Failed) || unknown && model.is_read_only(&op.input) {
             continue;
         }
         let key = model.partition_key(&op.input);

@@ -243,6 +243,10 @@ where
         }
     }
 
+    fn is_read_only(&self, input: &Self::Input) -> bool {
+        matches!(input, KvInput::Get(_))
+    }
+
     fn partition_key(&self, input: &Self::Input) -> u64 {
         let mut hasher = DefaultHasher::new();
         input.key().hash(&mut hasher);

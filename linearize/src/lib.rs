@@ -58,16 +58,28 @@
 //!
 //! # Cost and budget
 //!
-//! Checking linearizability is NP-complete; the search is exponential in
-//! the number of *concurrent* operations in the worst case, but the
-//! memoisation of (linearized-set, state) pairs makes ordinary histories —
-//! a handful of clients with overlapping requests — check in roughly linear
-//! time: thousands of operations per partition in milliseconds. Each cache
-//! entry costs one bitset of the partition's size, so memory grows with the
-//! steps taken. Partitioning (see [`Model::partition_key`]) turns one large
-//! search into many small ones. Every check runs under a [`Budget`] of steps
-//! and/or wall time; exhausting it yields [`CheckResult::Timeout`], which
-//! proves nothing either way.
+//! Checking linearizability is NP-complete: the search is exponential in
+//! the number of *concurrent* operations in the worst case. In practice the
+//! memoisation of configurations (linearized set, state) keeps ordinary
+//! histories near-linear: 5000 register operations from 4–8 clients check
+//! in well under a second in a debug build (see `tests/simulate.rs`).
+//! Memory per cache entry is small and independent of history length (the
+//! linearized set is stored as "all ops below n, plus a few").
+//!
+//! Unknown outcomes are the expensive part: an unknown write stays a
+//! candidate forever, so it is retried wherever the search backtracks. The
+//! checker limits this — unknown reads ([`Model::is_read_only`]) are dropped
+//! up front, unknown ops are tried only after every completed candidate
+//! failed, configurations with a superset of unknown ops are pruned, and an
+//! unknown op that changes nothing is skipped — but a long history with
+//! hundreds of unknown writes to one key can still exhaust the budget.
+//! Record `Failed` instead of `Unknown` whenever the error proves the
+//! operation had no effect, and partition by key.
+//!
+//! Partitioning (see [`Model::partition_key`]) turns one large search into
+//! many small ones. Every check runs under a [`Budget`] of steps and/or
+//! wall time, shared by all partitions; exhausting it yields
+//! [`CheckResult::Timeout`], which proves nothing either way.
 //!
 //! # Illegal histories
 //!

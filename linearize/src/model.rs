@@ -31,6 +31,13 @@ pub trait Model {
         output: Option<&Self::Output>,
     ) -> Option<Self::State>;
 
+    /// Whether the operation never changes the state (a read). Such an
+    /// operation with an unknown outcome constrains nothing, so the checker
+    /// drops it up front instead of trying it at every step of the search.
+    fn is_read_only(&self, _input: &Self::Input) -> bool {
+        false
+    }
+
     /// Which independent sub-history an operation belongs to. Operations with
     /// different keys must never constrain each other (e.g. single-key
     /// operations on a KV store without cross-key revisions); each partition

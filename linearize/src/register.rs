@@ -74,6 +74,10 @@ impl<V: Clone + Eq + Hash + Debug> Model for Register<V> {
         }
     }
 
+    fn is_read_only(&self, input: &Self::Input) -> bool {
+        matches!(input, RegisterInput::Read)
+    }
+
     fn describe_op(&self, input: &Self::Input, output: Option<&Self::Output>) -> String {
         let call = match input {
             RegisterInput::Read => "read()".to_string(),
