@@ -158,15 +158,15 @@ fn illegal<M: Model>(
     let mut report = String::new();
     let _ = writeln!(
         report,
-        "not linearizable: partition {partition} ({} ops), no order places {}",
-        members.len(),
+        "not linearizable: partition {partition} ({}), no order places {} in time",
+        count(members.len()),
         stuck.id
     );
     let shown = deepest.linearized.len().min(REPORT_PREFIX);
     let _ = writeln!(
         report,
-        "longest linearized prefix: {} ops{}",
-        deepest.linearized.len(),
+        "longest linearized prefix: {}{}",
+        count(deepest.linearized.len()),
         if shown < deepest.linearized.len() {
             ", last ones:"
         } else {
@@ -177,10 +177,13 @@ fn illegal<M: Model>(
         report.push_str(&line(members[i]));
     }
     let _ = writeln!(report, "state after prefix: {state}");
-    let _ = writeln!(report, "cannot place (returns before any order fits):");
+    let _ = writeln!(
+        report,
+        "cannot place (it returned, so it must be linearized by now):"
+    );
     report.push_str(&line(stuck));
     if !deepest.candidates.is_empty() {
-        let _ = writeln!(report, "other pending ops tried before it:");
+        let _ = writeln!(report, "other pending ops, each tried in its place:");
         for &i in &deepest.candidates {
             report.push_str(&line(members[i]));
         }
@@ -193,5 +196,13 @@ fn illegal<M: Model>(
         stuck: stuck.id,
         candidates,
         report,
+    }
+}
+
+fn count(n: usize) -> String {
+    if n == 1 {
+        "1 op".to_string()
+    } else {
+        format!("{n} ops")
     }
 }
