@@ -25,7 +25,6 @@
 //! dump                        raw mvcc_keyrev and mvcc_events keys
 //! reopen                      close the DB and open it again from disk
 //! txn_puts N                  a Txn of N puts (for the op limit); prints a summary
-//! raw COMMAND                 print the command as the runner built it
 //! txn                         a Txn: compares, then ops per branch
 //!   if KEY version|create|mod|lease|value =|!=|>|< VALUE [end=END] [prefix] [from_key]
 //!   then
@@ -84,7 +83,10 @@ fn parse_script(text: &str) -> (Vec<Block>, Vec<String>) {
             }
             command.push(next.to_string());
         }
-        blocks.push(Block { leading: std::mem::take(&mut leading), command });
+        blocks.push(Block {
+            leading: std::mem::take(&mut leading),
+            command,
+        });
     }
     (blocks, leading)
 }
@@ -136,7 +138,11 @@ fn golden() {
             continue;
         }
         let (g, w): (Vec<_>, Vec<_>) = (got.lines().collect(), want.lines().collect());
-        let i = g.iter().zip(&w).position(|(a, b)| a != b).unwrap_or(g.len().min(w.len()));
+        let i = g
+            .iter()
+            .zip(&w)
+            .position(|(a, b)| a != b)
+            .unwrap_or(g.len().min(w.len()));
         eprintln!(
             "{}: differs at line {}\n  want: {:?}\n  got:  {:?}",
             f.display(),
@@ -146,7 +152,10 @@ fn golden() {
         );
         failed.push(f);
     }
-    assert!(failed.is_empty(), "golden mismatch (UPDATE_GOLDENFILES=1 to rewrite): {failed:?}");
+    assert!(
+        failed.is_empty(),
+        "golden mismatch (UPDATE_GOLDENFILES=1 to rewrite): {failed:?}"
+    );
 }
 
 // ---------------------------------------------------------------- tokens
@@ -166,7 +175,9 @@ impl Tok {
         if self.quoted {
             return None;
         }
-        self.word().split_once('=').filter(|(name, _)| OPTIONS.contains(name))
+        self.word()
+            .split_once('=')
+            .filter(|(name, _)| OPTIONS.contains(name))
     }
 }
 
@@ -192,7 +203,8 @@ fn tokenize(line: &str) -> Result<Vec<Tok>, String> {
                 Some('\\') => match chars.next() {
                     Some('x') => {
                         let hex: String = chars.by_ref().take(2).collect();
-                        bytes.push(u8::from_str_radix(&hex, 16).map_err(|e| format!("{hex}: {e}"))?);
+                        bytes
+                            .push(u8::from_str_radix(&hex, 16).map_err(|e| format!("{hex}: {e}"))?);
                     }
                     Some('n') => bytes.push(b'\n'),
                     Some(c @ ('\\' | '"')) => bytes.push(c as u8),
@@ -218,7 +230,11 @@ struct Args {
 
 impl Args {
     fn parse(toks: &[Tok]) -> Self {
-        let mut a = Args { pos: vec![], flags: vec![], opts: vec![] };
+        let mut a = Args {
+            pos: vec![],
+            flags: vec![],
+            opts: vec![],
+        };
         for t in toks {
             if let Some((k, v)) = t.option() {
                 a.opts.push((k.to_string(), v.to_string()));
@@ -236,13 +252,20 @@ impl Args {
         had
     }
     fn opt<T: std::str::FromStr>(&mut self, name: &str) -> Result<Option<T>, String> {
-        let Some(i) = self.opts.iter().position(|(k, _)| k == name) else { return Ok(None) };
+        let Some(i) = self.opts.iter().position(|(k, _)| k == name) else {
+            return Ok(None);
+        };
         let (_, v) = self.opts.remove(i);
-        v.parse().map(Some).map_err(|_| format!("bad value for {name}: {v}"))
+        v.parse()
+            .map(Some)
+            .map_err(|_| format!("bad value for {name}: {v}"))
     }
     fn int(&mut self, i: usize) -> Result<i64, String> {
         let p = self.pos.get(i).ok_or("missing argument")?;
-        std::str::from_utf8(p).ok().and_then(|s| s.parse().ok()).ok_or(format!("not a number: {p:?}"))
+        std::str::from_utf8(p)
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .ok_or(format!("not a number: {p:?}"))
     }
     /// A key range from positionals `i`, `i + 1` and the prefix/from_key flags.
     fn range(&mut self, i: usize) -> Result<KeyRange, String> {
@@ -251,9 +274,15 @@ impl Args {
         Ok(if self.flag("prefix") {
             KeyRange::prefix(key)
         } else if self.flag("from_key") {
-            KeyRange { key, range_end: vec![0] }
+            KeyRange {
+                key,
+                range_end: vec![0],
+            }
         } else {
-            KeyRange { key, range_end: range_end.unwrap_or_default() }
+            KeyRange {
+                key,
+                range_end: range_end.unwrap_or_default(),
+            }
         })
     }
     fn done(self, max_pos: usize) -> Result<(), String> {
@@ -270,11 +299,27 @@ impl Args {
 }
 
 const OPTIONS: &[&str] = &[
-    "lease", "limit", "rev", "sort", "by", "min_mod", "max_mod", "min_create", "max_create", "ttl",
+    "lease",
+    "limit",
+    "rev",
+    "sort",
+    "by",
+    "min_mod",
+    "max_mod",
+    "min_create",
+    "max_create",
+    "ttl",
     "end",
 ];
-const FLAGS: &[&str] =
-    &["prev_kv", "ignore_value", "ignore_lease", "prefix", "from_key", "keys_only", "count_only"];
+const FLAGS: &[&str] = &[
+    "prev_kv",
+    "ignore_value",
+    "ignore_lease",
+    "prefix",
+    "from_key",
+    "keys_only",
+    "count_only",
+];
 
 // ----------------------------------------------------------------- commands
 
@@ -294,7 +339,11 @@ fn run_command(h: &mut Harness, lines: &[String]) -> Result<String, String> {
         }
         "events" => {
             let from = args.int(0)?;
-            let range = if args.pos.len() > 1 { args.range(1)? } else { all_keys() };
+            let range = if args.pos.len() > 1 {
+                args.range(1)?
+            } else {
+                all_keys()
+            };
             args.done(3)?;
             match h.mvcc().events_since(from, &range) {
                 Ok(evs) if evs.is_empty() => writeln!(out, "(none)").unwrap(),
@@ -305,7 +354,13 @@ fn run_command(h: &mut Harness, lines: &[String]) -> Result<String, String> {
         "status" => {
             args.done(0)?;
             let m = h.mvcc();
-            writeln!(out, "revision={} compact_revision={}", m.revision(), m.compact_revision()).unwrap();
+            writeln!(
+                out,
+                "revision={} compact_revision={}",
+                m.revision(),
+                m.compact_revision()
+            )
+            .unwrap();
         }
         "leases" => {
             args.done(0)?;
@@ -316,7 +371,14 @@ fn run_command(h: &mut Harness, lines: &[String]) -> Result<String, String> {
             for l in leases {
                 let keys = h.mvcc().lease_keys(l.id).map_err(|e| e.to_string())?;
                 let keys: Vec<String> = keys.iter().map(|k| fmt_bytes(k)).collect();
-                writeln!(out, "lease {} ttl={} keys=[{}]", l.id, l.ttl, keys.join(" ")).unwrap();
+                writeln!(
+                    out,
+                    "lease {} ttl={} keys=[{}]",
+                    l.id,
+                    l.ttl,
+                    keys.join(" ")
+                )
+                .unwrap();
             }
         }
         "dump" => {
@@ -327,10 +389,6 @@ fn run_command(h: &mut Harness, lines: &[String]) -> Result<String, String> {
             args.done(0)?;
             h.reopen();
             writeln!(out, "ok").unwrap();
-        }
-        "raw" => {
-            let cmd = parse_command(&lines[0]["raw ".len()..], &lines[1..])?;
-            writeln!(out, "{cmd:?}").unwrap();
         }
         "batch" => {
             let mut cmds = Vec::new();
@@ -355,7 +413,12 @@ fn run_command(h: &mut Harness, lines: &[String]) -> Result<String, String> {
             let cmd = parse_command(&lines[0], &lines[1..])?;
             let applied = h.apply(&cmd);
             match &applied.result {
-                Ok(_) => writeln!(out, "rev={} ok events={}", applied.revision, applied.events.len()),
+                Ok(_) => writeln!(
+                    out,
+                    "rev={} ok events={}",
+                    applied.revision,
+                    applied.events.len()
+                ),
                 Err(e) => writeln!(out, "rev={} err={e:?}", applied.revision),
             }
             .unwrap();
@@ -426,7 +489,11 @@ fn parse_command(first: &str, rest: &[String]) -> Result<Command, String> {
                     })
                 })
                 .collect();
-            Command::Txn(TxnRequest { compare: vec![], success, failure: vec![] })
+            Command::Txn(TxnRequest {
+                compare: vec![],
+                success,
+                failure: vec![],
+            })
         }
         "compact" => {
             let revision = args.int(0)?;
@@ -460,7 +527,10 @@ fn parse_put(args: &mut Args) -> Result<PutRequest, String> {
 }
 
 fn parse_delete(args: &mut Args) -> Result<DeleteRangeRequest, String> {
-    Ok(DeleteRangeRequest { range: args.range(0)?, prev_kv: args.flag("prev_kv") })
+    Ok(DeleteRangeRequest {
+        range: args.range(0)?,
+        prev_kv: args.flag("prev_kv"),
+    })
 }
 
 fn parse_range(args: &mut Args) -> Result<RangeRequest, String> {
@@ -555,9 +625,15 @@ fn parse_compare(args: &mut Args) -> Result<Compare, String> {
     }
     let key = args.pos[0].clone();
     let range = match args.opt::<String>("end")? {
-        Some(end) => KeyRange { key, range_end: end.into_bytes() },
+        Some(end) => KeyRange {
+            key,
+            range_end: end.into_bytes(),
+        },
         None if args.flag("prefix") => KeyRange::prefix(key),
-        None if args.flag("from_key") => KeyRange { key, range_end: vec![0] },
+        None if args.flag("from_key") => KeyRange {
+            key,
+            range_end: vec![0],
+        },
         None => KeyRange::single(key),
     };
     let word = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
@@ -578,13 +654,19 @@ fn parse_compare(args: &mut Args) -> Result<Compare, String> {
         "value" => CompareTarget::Value(value.clone()),
         t => return Err(format!("bad compare target {t}")),
     };
-    Ok(Compare { range, result, target })
+    Ok(Compare {
+        range,
+        result,
+        target,
+    })
 }
 
 // ------------------------------------------------------------------- output
 
 fn fmt_bytes(b: &[u8]) -> String {
-    let bare = !b.is_empty() && b.iter().all(|&c| (0x21..0x7f).contains(&c) && !b"\"\\=".contains(&c));
+    let bare = !b.is_empty()
+        && b.iter()
+            .all(|&c| (0x21..0x7f).contains(&c) && !b"\"\\=".contains(&c));
     if bare {
         return String::from_utf8(b.to_vec()).unwrap();
     }
@@ -632,7 +714,14 @@ fn pad(n: usize) -> String {
 }
 
 fn fmt_range(out: &mut String, indent: usize, label: &str, r: &RangeResponse) {
-    writeln!(out, "{}{label}count={} more={}", pad(indent), r.count, r.more).unwrap();
+    writeln!(
+        out,
+        "{}{label}count={} more={}",
+        pad(indent),
+        r.count,
+        r.more
+    )
+    .unwrap();
     for kv in &r.kvs {
         writeln!(out, "{}  {}", pad(indent), fmt_kv(kv)).unwrap();
     }

@@ -97,17 +97,25 @@ impl std::fmt::Display for NetErr {
 }
 impl std::error::Error for NetErr {}
 
-/// Sends one blob to `addr`, honoring the test filter and a deadline.
+/// Where one peer message goes.
+pub(crate) struct Route<'a> {
+    pub channels: &'a Channels,
+    pub filter: &'a Filter,
+    pub from: NodeId,
+    pub to: NodeId,
+    pub addr: &'a str,
+}
+
+/// Sends one blob along `route`, honoring the test filter and a deadline.
+/// The error says whether the peer was unreachable (the request surely did
+/// not arrive) and why.
 pub(crate) async fn call(
-    channels: &Channels,
-    filter: &Filter,
-    from: NodeId,
-    to: NodeId,
-    addr: &str,
+    route: &Route<'_>,
     method: Method,
     data: Vec<u8>,
     timeout: Duration,
 ) -> Result<Vec<u8>, (bool, String)> {
+    let Route { channels, filter, from, to, addr } = *route;
     if let Some(f) = filter {
         if !f.allow(from, to) {
             return Err((true, format!("partitioned from {to}")));
@@ -163,17 +171,14 @@ impl PeerNetwork {
         E: std::error::Error + serde::de::DeserializeOwned,
     {
         let data = bincode::serialize(req).map_err(|e| RPCError::Network(NetworkError::new(&e)))?;
-        let out = call(
-            &self.channels,
-            &self.filter,
-            self.self_id,
-            self.target,
-            &self.node.peer_addr,
-            method,
-            data,
-            option.hard_ttl(),
-        )
-        .await;
+        let route = Route {
+            channels: &self.channels,
+            filter: &self.filter,
+            from: self.self_id,
+            to: self.target,
+            addr: &self.node.peer_addr,
+        };
+        let out = call(&route, method, data, option.hard_ttl()).await;
         let bytes = match out {
             Ok(b) => b,
             Err((true, msg)) => return Err(RPCError::Unreachable(Unreachable::new(&NetErr(msg)))),
@@ -223,7 +228,8 @@ pub async fn forward(
     timeout: Duration,
 ) -> ForwardResult {
     let data = bincode::serialize(req).map_err(|e| NodeError::Internal(e.to_string()))?;
-    match call(channels, filter, from, to, addr, Method::Forward, data, timeout).await {
+    let route = Route { channels, filter, from, to, addr };
+    match call(&route, Method::Forward, data, timeout).await {
         Ok(bytes) => bincode::deserialize::<ForwardResult>(&bytes)
             .map_err(|e| NodeError::Internal(format!("bad forward response: {e}")))?,
         Err((_, msg)) => Err(NodeError::Unavailable(format!("leader unreachable: {msg}"))),

@@ -25,7 +25,11 @@ impl NetFilter for Partition {
 }
 
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 pub struct Member {
@@ -62,7 +66,11 @@ impl Cluster {
                 server: None,
             });
         }
-        let mut c = Cluster { members, net, snapshot_entries };
+        let mut c = Cluster {
+            members,
+            net,
+            snapshot_entries,
+        };
         for i in 0..n {
             c.boot(i).await;
         }
@@ -73,7 +81,11 @@ impl Cluster {
         let m = &self.members[i];
         let mut cfg = NodeConfig::new(&m.name, m.dir.path(), &m.client, &m.peer);
         if self.members.len() > 1 {
-            cfg.initial_cluster = self.members.iter().map(|m| (m.name.clone(), m.peer.clone())).collect();
+            cfg.initial_cluster = self
+                .members
+                .iter()
+                .map(|m| (m.name.clone(), m.peer.clone()))
+                .collect();
         }
         cfg.snapshot_entries = self.snapshot_entries;
         cfg.filter = Some(self.net.clone() as Arc<dyn NetFilter>);
@@ -81,14 +93,18 @@ impl Cluster {
     }
 
     pub async fn boot(&mut self, i: usize) {
-        let api = ApiConfig { progress_notify_interval: Duration::from_millis(500) };
+        let api = ApiConfig {
+            progress_notify_interval: Duration::from_millis(500),
+        };
         // In one process, a stopped member's RocksDB closes only when the
         // last connection task holding the node has finished: wait for it.
         let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
         let server = loop {
             match Server::start(self.config(i), api.clone(), None).await {
                 Ok(s) => break s,
-                Err(e) if e.to_string().contains("lock") && tokio::time::Instant::now() < deadline => {
+                Err(e)
+                    if e.to_string().contains("lock") && tokio::time::Instant::now() < deadline =>
+                {
                     tokio::time::sleep(Duration::from_millis(100)).await;
                 }
                 Err(e) => panic!("member {i} failed to start: {e}"),
@@ -112,7 +128,9 @@ impl Cluster {
         let opts = etcd_client::ConnectOptions::new()
             .with_connect_timeout(Duration::from_secs(2))
             .with_timeout(Duration::from_secs(5));
-        etcd_client::Client::connect([self.endpoint(i)], Some(opts)).await.unwrap()
+        etcd_client::Client::connect([self.endpoint(i)], Some(opts))
+            .await
+            .unwrap()
     }
 
     /// Cuts every link between member `i` and the others (both ways).
@@ -147,7 +165,10 @@ impl Cluster {
                     }
                 }
             }
-            assert!(tokio::time::Instant::now() < deadline, "no leader within {timeout:?}");
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "no leader within {timeout:?}"
+            );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
@@ -170,7 +191,10 @@ where
         if let Some(v) = f().await {
             return v;
         }
-        assert!(tokio::time::Instant::now() < deadline, "timed out waiting for {what}");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
 }
