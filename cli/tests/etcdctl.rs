@@ -403,3 +403,39 @@ fn snapshot_save_then_restore_into_a_new_cluster() {
     let _ = child.kill();
     let _ = child.wait();
 }
+
+fn http_get(addr: &str, path: &str) -> String {
+    use std::io::Read;
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    let req = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    s.write_all(req.as_bytes()).unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    out
+}
+
+#[test]
+fn metrics_and_health_endpoints() {
+    let mut c = ProcCluster::start(1);
+    let metrics = format!("127.0.0.1:{}", support::free_port());
+    c.kill(0);
+    c.procs[0].extra = vec!["--metrics-addr".into(), metrics.clone()];
+    c.spawn(0, "new");
+    c.wait_healthy();
+    ok(&c.endpoints(), &["put", "m", "1"]);
+    let health = http_get(&metrics, "/health");
+    assert!(health.starts_with("HTTP/1.1 200"), "{health}");
+    let body = http_get(&metrics, "/metrics");
+    for name in [
+        "vitrail_raft_term",
+        "vitrail_is_leader 1",
+        "vitrail_leader_changes_total",
+        "vitrail_proposals_total",
+        "vitrail_apply_duration_seconds_count",
+        "vitrail_watchers",
+        "vitrail_db_size_bytes",
+    ] {
+        assert!(body.contains(name), "metrics lack {name}:\n{body}");
+    }
+    assert!(http_get(&metrics, "/nope").starts_with("HTTP/1.1 404"));
+}

@@ -136,12 +136,16 @@ async fn serve_metrics(l: TcpListener, node: Arc<Node>, mut stop: watch::Receive
         };
         let node = node.clone();
         tokio::spawn(async move {
-            let mut buf = vec![0u8; 4096];
-            let n = match sock.read(&mut buf).await {
-                Ok(n) => n,
-                Err(_) => return,
-            };
-            let req = String::from_utf8_lossy(&buf[..n]);
+            // Read the request head (up to 8 KiB), whatever the segmentation.
+            let mut buf = Vec::with_capacity(1024);
+            let mut chunk = [0u8; 1024];
+            while !buf.windows(4).any(|w| w == b"\r\n\r\n") && buf.len() < 8192 {
+                match sock.read(&mut chunk).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                }
+            }
+            let req = String::from_utf8_lossy(&buf);
             let path = req.split_whitespace().nth(1).unwrap_or("/");
             let (status, body) = match path {
                 "/metrics" => ("200 OK", node.render_metrics()),
