@@ -22,7 +22,8 @@ pub struct MergeSpec {
     pub offset: u64,
     /// Rows to return after the offset (`None` = all).
     pub limit: Option<u64>,
-    /// Columns returned to the client: `0..visible_columns`. Columns at
+    /// Columns returned to the client: `0..visible_columns`, or all when 0
+    /// (no helper columns; also the case for `SELECT *`). Columns at
     /// `visible_columns..` are helpers the planner added (the COUNT behind an
     /// AVG, an ORDER BY or HAVING operand not selected) and are dropped, from
     /// the rows and from the field list.
@@ -75,7 +76,9 @@ pub enum ColumnMerge {
     /// The shard sent SUM(x) in this column and COUNT(x) in column
     /// `count_column` (usually hidden); the result is sum / count, NULL when
     /// the count is 0.
-    Avg { count_column: usize },
+    Avg {
+        count_column: usize,
+    },
 }
 
 /// A HAVING condition the merge evaluates on a merged group. SQL's

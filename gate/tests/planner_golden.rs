@@ -1,0 +1,249 @@
+//! Golden tests of the query planner: `tests/golden/plans/*.txt` hold
+//! blocks of
+//!
+//! ```text
+//! # comment
+//! -- keyspace: lookup          (optional: session keyspace, `none` for none)
+//! -- tablet_type: replica      (optional)
+//! -- binds: 5, 'x'             (optional: bind values for `?`)
+//! > SELECT …
+//! <the printed plan, or `error: …`>
+//! ```
+//!
+//! separated by blank lines. `UPDATE_GOLDENFILES=1 cargo test -p gate
+//! --test planner_golden` rewrites the files from the planner's output;
+//! review the diff.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use gate::merge::Value;
+use gate::planner::{self, PlanContext};
+use topo::keyrange::KeyRange;
+use topo::records::{KeyspacePartition, ShardReference, SrvKeyspace, TabletType};
+use topo::vschema::SrvVSchema;
+
+const VSCHEMA: &str = r#"{
+  "keyspaces": {
+    "commerce": {
+      "sharded": true,
+      "vindexes": {"hash": {"type": "hash"}, "xx": {"type": "xxhash"}},
+      "tables": {
+        "users": {"column_vindexes": [{"column": "user_id", "name": "hash"}]},
+        "orders": {"column_vindexes": [{"column": "user_id", "name": "hash"}],
+                   "auto_increment": {"column": "order_id", "sequence": "lookup.order_seq"}},
+        "events": {"column_vindexes": [{"column": "user_id", "name": "xx"}]},
+        "products": {"type": "reference"},
+        "settings": {"pinned": "80"}
+      }
+    },
+    "lookup": {
+      "sharded": false,
+      "tables": {"names": {}, "order_seq": {"type": "sequence"}}
+    }
+  }
+}"#;
+
+fn srv_keyspace(shards: &[&str]) -> SrvKeyspace {
+    let refs: Vec<ShardReference> = shards
+        .iter()
+        .map(|s| ShardReference {
+            name: s.to_string(),
+            key_range: KeyRange::parse_shard_name(s).expect("test shard name"),
+        })
+        .collect();
+    SrvKeyspace {
+        partitions: TabletType::SERVING
+            .iter()
+            .map(|&t| KeyspacePartition {
+                served_type: t,
+                shards: refs.clone(),
+            })
+            .collect(),
+    }
+}
+
+struct Env {
+    vschema: SrvVSchema,
+    srv: BTreeMap<String, SrvKeyspace>,
+}
+
+impl Env {
+    fn new() -> Env {
+        let vschema = SrvVSchema::parse(VSCHEMA.as_bytes()).expect("test vschema");
+        let mut srv = BTreeMap::new();
+        srv.insert("commerce".to_string(), srv_keyspace(&["-80", "80-"]));
+        srv.insert("lookup".to_string(), srv_keyspace(&["0"]));
+        Env { vschema, srv }
+    }
+
+    fn plan(&self, sql: &str, keyspace: Option<&str>, tt: TabletType, binds: &[Value]) -> String {
+        let stmt = match planner::parse(sql) {
+            Ok(mut v) if v.len() == 1 => v.remove(0),
+            Ok(v) => return format!("error: {} statements", v.len()),
+            Err(e) => return format!("error: parse: {e}"),
+        };
+        let ctx = PlanContext {
+            vschema: &self.vschema,
+            srv_keyspaces: &self.srv,
+            default_keyspace: keyspace,
+            tablet_type: tt,
+            bind_values: binds,
+        };
+        match planner::plan(&stmt, sql, &ctx) {
+            Ok(p) => p.to_string(),
+            Err(e) => format!("error: {e}"),
+        }
+    }
+}
+
+fn parse_binds(s: &str) -> Vec<Value> {
+    s.split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|s| {
+            if s.eq_ignore_ascii_case("null") {
+                Value::Null
+            } else if let Ok(i) = s.parse::<i64>() {
+                Value::Int(i)
+            } else {
+                Value::Bytes(s.trim_matches('\'').as_bytes().to_vec())
+            }
+        })
+        .collect()
+}
+
+/// Runs one golden file, returning the regenerated text.
+fn run_file(env: &Env, text: &str) -> String {
+    let mut out = String::new();
+    let mut keyspace: Option<String> = Some("commerce".into());
+    let mut tt = TabletType::Primary;
+    let mut binds = Vec::new();
+    let mut lines = text.lines().peekable();
+    while let Some(line) = lines.next() {
+        if let Some(d) = line.strip_prefix("-- ") {
+            out.push_str(line);
+            out.push('\n');
+            match d.split_once(':') {
+                Some(("keyspace", v)) => {
+                    let v = v.trim();
+                    keyspace = (v != "none").then(|| v.to_string());
+                }
+                Some(("tablet_type", v)) => {
+                    tt = match v.trim() {
+                        "replica" => TabletType::Replica,
+                        "rdonly" => TabletType::Rdonly,
+                        _ => TabletType::Primary,
+                    }
+                }
+                Some(("binds", v)) => binds = parse_binds(v),
+                _ => panic!("bad directive {line}"),
+            }
+        } else if let Some(sql) = line.strip_prefix("> ") {
+            out.push_str(line);
+            out.push('\n');
+            // Skip the old expected output.
+            while lines.peek().is_some_and(|l| !l.trim().is_empty()) {
+                lines.next();
+            }
+            out.push_str(&env.plan(sql, keyspace.as_deref(), tt, &binds));
+            out.push('\n');
+            keyspace = Some("commerce".into());
+            tt = TabletType::Primary;
+            binds.clear();
+        } else {
+            out.push_str(line);
+            out.push('\n');
+        }
+    }
+    out
+}
+
+fn golden_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden/plans")
+}
+
+#[test]
+fn golden_plans() {
+    let env = Env::new();
+    let update = std::env::var_os("UPDATE_GOLDENFILES").is_some();
+    let mut files: Vec<PathBuf> = std::fs::read_dir(golden_dir())
+        .expect("golden dir")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "txt"))
+        .collect();
+    files.sort();
+    assert!(!files.is_empty(), "no golden files");
+    let mut failed = Vec::new();
+    for path in files {
+        let text = std::fs::read_to_string(&path).expect("read golden file");
+        let got = run_file(&env, &text);
+        if got != text {
+            if update {
+                std::fs::write(&path, &got).expect("write golden file");
+            } else {
+                let diff: Vec<String> = text
+                    .lines()
+                    .zip(got.lines())
+                    .filter(|(a, b)| a != b)
+                    .take(6)
+                    .map(|(a, b)| format!("  want: {a}\n   got: {b}"))
+                    .collect();
+                failed.push(format!("{}:\n{}", path.display(), diff.join("\n")));
+            }
+        }
+    }
+    assert!(
+        failed.is_empty(),
+        "golden mismatch (UPDATE_GOLDENFILES=1 to regenerate, then review the diff):\n{}",
+        failed.join("\n")
+    );
+}
+
+/// user_id 1..4 land where Vitess's hash puts them (1 → 166b40b44aba4bd6).
+#[test]
+fn hash_vectors_pick_the_owning_shard() {
+    let env = Env::new();
+    for (id, ksid, shard) in [
+        (1u64, "166b40b44aba4bd6", "-80"),
+        (2, "06e7ea22ce92708f", "-80"),
+        (3, "4eb190c9a2fa169c", "-80"),
+        (4, "d2fd8867d50d2dfe", "80-"),
+    ] {
+        assert_eq!(topo::vindex::Hash::hash_u64(id).to_string(), ksid);
+        let plan = env.plan(
+            &format!("SELECT name FROM users WHERE user_id = {id}"),
+            Some("commerce"),
+            TabletType::Primary,
+            &[],
+        );
+        assert!(
+            plan.starts_with("EqualUnique SELECT on commerce@primary")
+                && plan.contains(&format!("\n  {shard}: ")),
+            "user_id {id}: {plan}"
+        );
+    }
+}
+
+/// No statement the parser accepts makes the planner panic.
+#[test]
+fn never_panics_on_odd_statements() {
+    let env = Env::new();
+    for sql in [
+        "SELECT * FROM users WHERE user_id IN ()",
+        "SELECT COUNT(*) FROM users GROUP BY 99",
+        "SELECT a FROM users ORDER BY 0",
+        "SELECT * FROM users LIMIT 18446744073709551615 OFFSET 18446744073709551615",
+        "INSERT INTO users (user_id) VALUES (1, 2)",
+        "INSERT INTO users (user_id) VALUES (-9223372036854775808)",
+        "SELECT * FROM a.b.c.d",
+        "SELECT * FROM users u JOIN users u ON u.user_id = u.user_id",
+        "UPDATE users SET user_id = user_id WHERE user_id = ?",
+        "DELETE FROM users WHERE user_id = ?",
+        "SELECT ?, ?",
+        "SELECT MAX(user_id) FROM users HAVING MAX(user_id) > ? ",
+    ] {
+        let _ = env.plan(sql, Some("commerce"), TabletType::Primary, &[]);
+        let _ = env.plan(sql, None, TabletType::Replica, &[Value::Int(1)]);
+    }
+}
