@@ -52,8 +52,11 @@ pub fn open_db(dir: &Path) -> Result<Arc<Db>, rocksdb::Error> {
     opts.increase_parallelism(2);
     opts.set_max_background_jobs(2);
     // Keep memory bounded: the control plane shares hosts with databases.
-    opts.set_write_buffer_size(16 << 20);
+    // Memtable sizes are per column family (there are eight), so cap the
+    // total across all of them too.
+    opts.set_write_buffer_size(8 << 20);
     opts.set_max_write_buffer_number(3);
+    opts.set_db_write_buffer_size(64 << 20);
     opts.set_keep_log_file_num(3);
     let mut cfs = vec![CF_LOG, CF_RAFT];
     cfs.extend(state_machine_cfs());
