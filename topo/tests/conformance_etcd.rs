@@ -110,3 +110,9 @@ async fn client_works_with_one_endpoint_down() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lock_and_election_across_leader_kill() {
+    let mut cluster = Cluster::start(ServerKind::Etcd, 3).await;
+    conformance::lock_and_election_across_leader_kill(&mut cluster).await;
+}

@@ -2,7 +2,8 @@
 //!
 //! Add a backend by writing a `tests/conformance_<name>.rs` that declares
 //! these modules and invokes [`conformance_suite!`] with an expression that
-//! builds a `support::TestBackend`.
+//! builds a backend: a value with a `kv: Arc<dyn Kv>` field and an
+//! `async fn teardown(self)` (e.g. `support::TestBackend`).
 
 use std::future::Future;
 use std::sync::Arc;
@@ -15,6 +16,27 @@ use topo::kv::{
 };
 
 use crate::support::{Cluster, ServerProcess};
+
+/// A multi-member backend whose control-plane leader a test can kill.
+#[allow(async_fn_in_trait, dead_code)]
+pub trait KillLeader {
+    /// `host:port,…` of every member, as clients are configured.
+    fn endpoints(&self) -> String;
+    /// Stops (or SIGKILLs) the current leader; returns its index.
+    async fn kill_leader(&mut self) -> usize;
+}
+
+impl KillLeader for Cluster {
+    fn endpoints(&self) -> String {
+        Cluster::endpoints(self)
+    }
+
+    async fn kill_leader(&mut self) -> usize {
+        let leader = self.leader().await;
+        self.members[leader].kill();
+        leader
+    }
+}
 
 /// Generous bound for anything that should happen "soon".
 pub const DEADLINE: Duration = Duration::from_secs(15);
@@ -46,6 +68,7 @@ macro_rules! conformance_suite {
             async fn $name() {
                 let backend = $backend.await;
                 $crate::conformance::$name(backend.kv.clone()).await;
+                backend.teardown().await;
             }
         )*
     };
@@ -586,7 +609,7 @@ async fn put_retrying(kv: &Arc<dyn Kv>, key: &str, value: Vec<u8>) {
 /// Multi-member backends only: SIGKILL the leader while a client holds a
 /// lock and runs a resuming watch. The watch must deliver every revision
 /// exactly once, in order; the lock (its lease) must survive the election.
-pub async fn survives_leader_change(cluster: &mut Cluster) {
+pub async fn survives_leader_change(cluster: &mut impl KillLeader) {
     let kv: Arc<dyn Kv> = Arc::new(
         kv::EtcdKv::connect_list(&cluster.endpoints())
             .await
@@ -607,8 +630,7 @@ pub async fn survives_leader_change(cluster: &mut Cluster) {
     for i in 0..5 {
         put_retrying(&kv, &format!("/lc/data/{i}"), vec![i]).await;
     }
-    let leader = cluster.leader().await;
-    cluster.members[leader].kill();
+    cluster.kill_leader().await;
     for i in 5..10 {
         put_retrying(&kv, &format!("/lc/data/{i}"), vec![i]).await;
     }
@@ -643,6 +665,115 @@ pub async fn survives_leader_change(cluster: &mut Cluster) {
     );
     guard.check().await.unwrap();
     guard.unlock().await.unwrap();
+}
+
+/// Retry `op` through transient failures (an election in progress).
+async fn retrying<T, F, Fut>(what: &str, mut op: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = kv::Result<T>>,
+{
+    within(what, async {
+        loop {
+            match op().await {
+                Ok(v) => return v,
+                Err(e) if e.is_retryable() => tokio::time::sleep(Duration::from_millis(50)).await,
+                Err(e) => panic!("{what}: {e}"),
+            }
+        }
+    })
+    .await
+}
+
+#[allow(dead_code)] // used by multi-member backends only
+/// Multi-member backends only: kill the control-plane leader while a shard
+/// lock has a holder and a queued waiter, and an election has a leader and
+/// an observer. Across the election nobody gains or loses anything; after
+/// it, unlock hands the lock on, a holder that dies frees it by lease
+/// expiry, and the observer sees the new leader.
+pub async fn lock_and_election_across_leader_kill(cluster: &mut impl KillLeader) {
+    let kv: Arc<dyn Kv> = Arc::new(
+        kv::EtcdKv::connect_list(&cluster.endpoints())
+            .await
+            .unwrap(),
+    );
+    let ttl = Duration::from_secs(5); // comfortably above an election
+    let first = kv::lock(kv.clone(), "/lk/shard", "first", ttl)
+        .await
+        .unwrap();
+    let kv2 = kv.clone();
+    let mut second = tokio::spawn(async move { kv::lock(kv2, "/lk/shard", "second", ttl).await });
+    eventually("second contender queued", || {
+        queue_len(&kv, "/lk/shard/locks/").then_eq(2)
+    })
+    .await;
+    let a = campaign(kv.clone(), "/lk/elect", "a", ttl).await.unwrap();
+    let mut leaders = observe_leader(kv.clone(), "/lk/elect");
+    assert_eq!(
+        within("leader a", leaders.next()).await.unwrap().unwrap(),
+        Some("a".into())
+    );
+
+    cluster.kill_leader().await;
+
+    retrying("lock check after the election", || first.check()).await;
+    retrying("leadership check after the election", || a.check()).await;
+    assert!(
+        futures::poll!(&mut second).is_pending(),
+        "second got the lock while first held it"
+    );
+    // A lock-guarded write still works, and only for the holder.
+    let guarded = |guard: &kv::LockGuard| {
+        vec![
+            guard.check_op(),
+            TxnOp::Update {
+                key: "/lk/record".into(),
+                value: b("by the holder"),
+                expected_version: None,
+            },
+        ]
+    };
+    retrying("a lock-guarded write", || kv.txn(guarded(&first))).await;
+
+    // Unlock hands the lock to the waiter...
+    let first_op = first.check_op();
+    retrying("unlock", || {
+        first.lease().kv().lease_revoke(first.lease().id())
+    })
+    .await;
+    let second = within("second acquires after unlock", second)
+        .await
+        .unwrap()
+        .unwrap();
+    retrying("second's check", || second.check()).await;
+    assert!(
+        kv.txn(vec![first_op]).await.is_err(),
+        "old holder's check must fail"
+    );
+    // ...and a holder that dies now frees it by lease expiry.
+    let third = contend(kv.clone(), "/lk/shard");
+    eventually("third contender queued", || {
+        queue_len(&kv, "/lk/shard/locks/").then_eq(2)
+    })
+    .await;
+    second.abandon();
+    let third = within("lease expiry frees the lock", third).await.unwrap();
+    retrying("third's check", || third.check()).await;
+
+    // The observer survived the election and sees the hand-over.
+    let kv3 = kv.clone();
+    let b = tokio::spawn(async move { campaign(kv3, "/lk/elect", "b", ttl).await });
+    eventually("b is a candidate", || {
+        queue_len(&kv, "/lk/elect/election/").then_eq(2)
+    })
+    .await;
+    a.resign().await.unwrap();
+    let b = within("b takes over", b).await.unwrap().unwrap();
+    assert_eq!(
+        within("leader b", leaders.next()).await.unwrap().unwrap(),
+        Some("b".into())
+    );
+    b.check().await.unwrap();
 }
 
 /// `async { x == n }` for [`eventually`] closures.
