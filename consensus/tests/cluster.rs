@@ -150,3 +150,58 @@ async fn restart_from_disk_keeps_everything() {
     assert_eq!(r49.kvs()[0].value(), b"49");
     c.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn new_leader_renews_leases_before_expiring_any() {
+    let mut c = Cluster::start(3).await;
+    let leader = c.wait_leader(Duration::from_secs(10), None).await;
+    let follower = (leader + 1) % 3;
+    let mut cl = c.client(follower).await;
+    let lease = cl.lease_grant(3, None).await.unwrap().id();
+    cl.put("owned", "v", Some(PutOptions::new().with_lease(lease))).await.unwrap();
+    // Let most of the TTL pass, keeping the lease alive through the leader.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let (mut keeper, mut responses) = cl.lease_keep_alive(lease).await.unwrap();
+    keeper.keep_alive().await.unwrap();
+    assert!(responses.message().await.unwrap().unwrap().ttl() > 0);
+    // Kill the leader: the new one must give the lease a fresh TTL rather
+    // than expire it on the old leader's schedule (or on none).
+    c.stop(leader).await;
+    let new = c.wait_leader(Duration::from_secs(10), Some(leader)).await;
+    assert_ne!(new, leader);
+    let mut on_new = c.client(new).await;
+    let ttl = on_new.lease_time_to_live(lease, None).await.unwrap().ttl();
+    assert!(ttl >= 1, "lease lost its time across the leader change (ttl {ttl})");
+    assert_eq!(get(&mut on_new, "owned", false).await.as_deref(), Some("v"));
+    // Without keep-alives it expires, and its key goes with it.
+    drop(keeper);
+    eventually(Duration::from_secs(8), "lease expires under the new leader", || {
+        let mut c2 = on_new.clone();
+        async move { get(&mut c2, "owned", false).await.is_none().then_some(()) }
+    })
+    .await;
+    c.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_writes_are_batched_into_fewer_raft_entries() {
+    let c = Cluster::start(3).await;
+    let leader = c.wait_leader(Duration::from_secs(10), None).await;
+    let cl = c.client(leader).await;
+    let node = c.members[leader].server.as_ref().unwrap().node().clone();
+    let before_batches = node.metrics().proposal_batches.load(std::sync::atomic::Ordering::Relaxed);
+    let before_props = node.metrics().proposals.load(std::sync::atomic::Ordering::Relaxed);
+    let mut tasks = Vec::new();
+    for i in 0..400 {
+        let mut cl = cl.clone();
+        tasks.push(tokio::spawn(async move { cl.put(format!("b{i}"), "v", None).await.map(|_| ()) }));
+    }
+    for t in tasks {
+        t.await.unwrap().unwrap();
+    }
+    let batches = node.metrics().proposal_batches.load(std::sync::atomic::Ordering::Relaxed) - before_batches;
+    let props = node.metrics().proposals.load(std::sync::atomic::Ordering::Relaxed) - before_props;
+    assert_eq!(props, 400);
+    assert!(batches < props / 2, "400 concurrent puts took {batches} Raft entries: no batching");
+    c.shutdown().await;
+}

@@ -110,6 +110,10 @@ impl ApplyListener for Listener {
     }
 }
 
+/// What a node that is not leader answers a forwarded write with; the
+/// sender may retry elsewhere because nothing was proposed.
+pub(super) const NOT_LEADER: &str = "etcdserver: not leader";
+
 pub(super) fn unavailable(e: impl std::fmt::Display) -> NodeError {
     NodeError::Unavailable(e.to_string())
 }
@@ -284,7 +288,7 @@ impl Node {
         match req {
             ForwardRequest::Write(cmds) => {
                 if !self.is_leader() {
-                    return Err(unavailable("etcdserver: not leader"));
+                    return Err(unavailable(NOT_LEADER));
                 }
                 let mut waiters = Vec::with_capacity(cmds.len());
                 for cmd in cmds {
@@ -333,23 +337,41 @@ impl Node {
     /// it (follower). Not retried after it may have been sent: a write whose
     /// outcome is unknown is reported as an error, never applied twice.
     pub(super) async fn write_batch(&self, cmds: Vec<Command>) -> Result<Vec<Applied>, NodeError> {
-        let leader = self.wait_leader(Duration::from_secs(3)).await?;
-        if leader == self.id {
-            self.metrics.proposal_batches.fetch_add(1, Ordering::Relaxed);
-            return match self.raft.client_write(crate::raft_types::Request::Batch(cmds)).await {
-                Ok(resp) => Ok(resp.data.results),
-                Err(RaftError::APIError(ClientWriteError::ForwardToLeader(_))) => {
-                    Err(unavailable("etcdserver: leader changed"))
+        // Retrying is safe only when the batch certainly was not proposed:
+        // the leader we forwarded to said it is not leader (it checks before
+        // it enqueues anything). A ForwardToLeader from our own client_write
+        // is NOT retried: openraft also returns it when leadership is lost
+        // while the entry is pending, and that entry may still commit under
+        // the next leader — proposing it again could apply it twice.
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        loop {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            let leader = self.wait_leader(left).await?;
+            let retry = if leader == self.id {
+                self.metrics.proposal_batches.fetch_add(1, Ordering::Relaxed);
+                match self.raft.client_write(crate::raft_types::Request::Batch(cmds.clone())).await {
+                    Ok(resp) => return Ok(resp.data.results),
+                    Err(RaftError::APIError(ClientWriteError::ForwardToLeader(_))) => {
+                        return Err(unavailable("etcdserver: leader changed"))
+                    }
+                    Err(e) => return Err(unavailable(e)),
                 }
-                Err(e) => Err(unavailable(e)),
+            } else {
+                let addr = self.peer_addr_of(leader).ok_or_else(|| unavailable("leader address unknown"))?;
+                self.metrics.forwarded.fetch_add(1, Ordering::Relaxed);
+                let req = ForwardRequest::Write(cmds.clone());
+                match forward(&self.channels, &self.filter, self.id, leader, &addr, &req, Duration::from_secs(10)).await {
+                    Ok(ForwardResponse::Write(results)) => return Ok(results),
+                    Ok(other) => return Err(NodeError::Internal(format!("unexpected forward response {other:?}"))),
+                    Err(NodeError::Unavailable(m)) if m.ends_with(NOT_LEADER) => "forwarded to a former leader",
+                    Err(e) => return Err(e),
+                }
             };
-        }
-        let addr = self.peer_addr_of(leader).ok_or_else(|| unavailable("leader address unknown"))?;
-        self.metrics.forwarded.fetch_add(1, Ordering::Relaxed);
-        let req = ForwardRequest::Write(cmds);
-        match forward(&self.channels, &self.filter, self.id, leader, &addr, &req, Duration::from_secs(10)).await? {
-            ForwardResponse::Write(results) => Ok(results),
-            other => Err(NodeError::Internal(format!("unexpected forward response {other:?}"))),
+            if tokio::time::Instant::now() >= deadline {
+                return Err(unavailable(format!("etcdserver: {retry}")));
+            }
+            // Let the new leader become known before trying again.
+            tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
 

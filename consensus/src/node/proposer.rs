@@ -1,7 +1,9 @@
 //! Proposal batching (group commit): every command waiting when the
 //! proposer wakes up goes into ONE Raft entry, so one log append and one
-//! fsync serve them all. Batches are submitted concurrently, so a new batch
-//! forms while the previous one replicates.
+//! fsync serve them all. At most `IN_FLIGHT` batches are being committed at
+//! once: while they replicate, new commands pile up in the channel and form
+//! the next batch (without the bound every request would race through as a
+//! batch of one). A few batches in flight keep the Raft pipeline busy.
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -15,12 +17,20 @@ use super::node_impl::{Node, Proposal};
 /// also cut by size below).
 const MAX_BATCH: usize = 2048;
 const MAX_BATCH_BYTES: usize = 4 << 20;
+const IN_FLIGHT: usize = 4;
 
 pub(super) async fn run(node: Arc<Node>, mut rx: mpsc::Receiver<Proposal>) {
     let mut stop = node.shutdown_signal();
+    let slots = std::sync::Arc::new(tokio::sync::Semaphore::new(IN_FLIGHT));
     loop {
         let first = tokio::select! {
             p = rx.recv() => match p { Some(p) => p, None => return },
+            _ = stop.changed() => return,
+        };
+        // Wait for a free slot before draining: what arrives meanwhile
+        // joins this batch.
+        let permit = tokio::select! {
+            p = slots.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => return },
             _ = stop.changed() => return,
         };
         let mut bytes = approx_size(&first);
@@ -37,6 +47,7 @@ pub(super) async fn run(node: Arc<Node>, mut rx: mpsc::Receiver<Proposal>) {
         node.metrics.proposals.fetch_add(batch.len() as u64, Ordering::Relaxed);
         let node = node.clone();
         tokio::spawn(async move {
+            let _permit = permit;
             let (cmds, txs): (Vec<_>, Vec<_>) = batch.into_iter().map(|p| (p.cmd, p.tx)).unzip();
             match node.write_batch(cmds).await {
                 Ok(results) if results.len() == txs.len() => {

@@ -149,26 +149,27 @@ impl Cluster {
         self.net.blocked.lock().unwrap().clear();
     }
 
-    /// Index of the member that a majority of running, connected members
-    /// agrees is leader, waiting up to `timeout`.
+    /// Index of the leader once every running member (except `exclude`)
+    /// agrees on it, waiting up to `timeout`.
     pub async fn wait_leader(&self, timeout: Duration, exclude: Option<usize>) -> usize {
         let deadline = tokio::time::Instant::now() + timeout;
         loop {
-            for (i, m) in self.members.iter().enumerate() {
-                if Some(i) == exclude {
-                    continue;
-                }
-                if let Some(s) = &m.server {
-                    let st = s.node().status();
-                    if st.leader == m.id {
+            let views: Vec<(usize, u64)> = self
+                .members
+                .iter()
+                .enumerate()
+                .filter(|(i, m)| Some(*i) != exclude && m.server.is_some())
+                .map(|(i, m)| (i, m.server.as_ref().unwrap().node().status().leader))
+                .collect();
+            let leader = views.first().map(|v| v.1).unwrap_or(0);
+            if leader != 0 && views.iter().all(|v| v.1 == leader) {
+                if let Some(i) = self.members.iter().position(|m| m.id == leader) {
+                    if Some(i) != exclude {
                         return i;
                     }
                 }
             }
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "no leader within {timeout:?}"
-            );
+            assert!(tokio::time::Instant::now() < deadline, "no agreed leader within {timeout:?}");
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
