@@ -116,3 +116,9 @@ async fn lock_and_election_across_leader_kill() {
     let mut cluster = Cluster::start(ServerKind::Etcd, 3).await;
     conformance::lock_and_election_across_leader_kill(&mut cluster).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn typed_watch_across_leader_kill() {
+    let mut cluster = Cluster::start(ServerKind::Etcd, 3).await;
+    conformance::typed_watch_across_leader_kill(&mut cluster).await;
+}

@@ -35,3 +35,10 @@ async fn survives_two_leader_kills_with_restart() {
     conformance::survives_leader_change(&mut cluster).await;
     cluster.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn typed_watch_across_leader_kill() {
+    let mut cluster = VitrailCluster::start(3).await;
+    conformance::typed_watch_across_leader_kill(&mut cluster).await;
+    cluster.shutdown().await;
+}

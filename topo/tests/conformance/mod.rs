@@ -776,6 +776,65 @@ pub async fn lock_and_election_across_leader_kill(cluster: &mut impl KillLeader)
     b.check().await.unwrap();
 }
 
+#[allow(dead_code)] // used by multi-member backends only
+/// Multi-member backends only: a typed Shard watch delivers the current
+/// record, then every primary-term bump, across a control-plane leader kill.
+pub async fn typed_watch_across_leader_kill(cluster: &mut impl KillLeader) {
+    use topo::records::{DurabilityPolicy, Keyspace};
+    use topo::server::Topo;
+
+    let kv: Arc<dyn Kv> = Arc::new(
+        kv::EtcdKv::connect_list(&cluster.endpoints())
+            .await
+            .unwrap(),
+    );
+    let topo = Topo::new(kv);
+    let ks = Keyspace {
+        name: "ks".into(),
+        durability_policy: DurabilityPolicy::SemiSync,
+    };
+    topo.create_keyspace(&ks, 2).await.unwrap();
+    let mut shard = topo.watch_shard("ks", "80-").unwrap();
+    let mut terms = vec![
+        within("current shard", shard.next())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap()
+            .value
+            .primary_term,
+    ];
+    let bump = |term: u64| {
+        let topo = topo.clone();
+        async move {
+            topo.update_shard_fields("ks", "80-", |s| {
+                s.primary_term = term;
+                Ok(())
+            })
+            .await
+            .map_err(|e| match e {
+                topo::server::TopoError::Kv(e) => e,
+                other => panic!("{other}"),
+            })
+        }
+    };
+    for term in 1..=3 {
+        retrying("a term bump", || bump(term)).await;
+    }
+    cluster.kill_leader().await;
+    for term in 4..=6 {
+        retrying("a term bump after the kill", || bump(term)).await;
+    }
+    while terms.last() != Some(&6) {
+        let item = within("shard changes across the kill", shard.next())
+            .await
+            .unwrap()
+            .unwrap();
+        terms.push(item.expect("the shard still exists").value.primary_term);
+    }
+    assert_eq!(terms, [0, 1, 2, 3, 4, 5, 6], "every change once, in order");
+}
+
 /// `async { x == n }` for [`eventually`] closures.
 trait ThenEq: Future<Output = usize> + Sized {
     async fn then_eq(self, n: usize) -> bool {
