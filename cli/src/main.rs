@@ -18,6 +18,11 @@ struct Cli {
 enum Command {
     /// Run a control-plane node (Raft + etcd v3 API).
     Control(cmd::control::Args),
+    /// Inspect and change the topology (cells, keyspaces, shards, VSchema,
+    /// tablets, serving graph, members, locks).
+    Ctl(cmd::ctl::Args),
+    /// Run a gate: the MySQL front door routing queries to tablets.
+    Gate(cmd::gate::Args),
 }
 
 fn init_logging(format: &str) {
@@ -44,6 +49,8 @@ fn main() -> std::process::ExitCode {
     let res = rt.block_on(async {
         match cli.command {
             Command::Control(args) => cmd::control::run(args).await,
+            Command::Ctl(args) => cmd::ctl::run(args).await,
+            Command::Gate(args) => cmd::gate::run(args).await,
         }
     });
     match res {

@@ -1,1 +1,3 @@
 pub mod control;
+pub mod ctl;
+pub mod gate;

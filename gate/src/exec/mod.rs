@@ -1,0 +1,384 @@
+//! Executing plans: per-shard SQL to tablets over gRPC, in parallel for
+//! scatter routes, results merged with [`crate::merge`].
+//!
+//! Contract with the session: autocommit statements run on pooled tablet
+//! connections; once the session is in a transaction every statement for a
+//! primary runs inside a tablet transaction per shard touched (begun lazily,
+//! ids kept in [`Session::shard_txs`]). COMMIT commits shard by shard and
+//! stops at the first failure, rolling back the rest and saying which
+//! shards already committed.
+//!
+//! Buffering during primary changes: a statement for a primary that finds
+//! no primary, or is refused by a tablet that is no longer primary, waits
+//! for the topology to name a new one (up to [`Executor::buffer_window`])
+//! and is then sent again. A refusal means nothing ran, so replaying is
+//! safe; a broken connection is retried only for reads, since a write may
+//! have been applied.
+
+pub mod conns;
+pub mod error;
+pub mod qualify;
+pub mod result;
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tablet::grpc::pb;
+use tablet::grpc::pb::query_service_client::QueryServiceClient;
+use tokio::time::Instant;
+use tonic::transport::Channel;
+use topo::records::TabletType;
+
+use crate::merge;
+use crate::metrics::Metrics;
+use crate::planner::{Plan, RouteKind, StatementKind};
+use crate::session::{Session, ShardKey, ShardTx};
+use crate::topo_watch::{Routing, Target};
+use conns::TabletConns;
+pub use error::{ExecError, MysqlErr};
+use qualify::{database_for, qualify};
+pub use result::{Col, ResultSet};
+
+pub struct Executor {
+    pub routing: Routing,
+    conns: TabletConns,
+    pub metrics: Arc<Metrics>,
+    /// How long a PRIMARY statement may wait for a new primary.
+    pub buffer_window: Duration,
+}
+
+impl Executor {
+    pub fn new(routing: Routing, metrics: Arc<Metrics>) -> Executor {
+        Executor {
+            routing,
+            conns: TabletConns::default(),
+            metrics,
+            buffer_window: Duration::from_secs(10),
+        }
+    }
+
+    /// Runs `plan` for `session`.
+    pub async fn run_plan(
+        &self,
+        session: &mut Session,
+        plan: &Plan,
+    ) -> Result<ResultSet, ExecError> {
+        if plan.statement == StatementKind::Ddl && session.in_transaction {
+            // MariaDB commits implicitly before DDL.
+            self.commit(session).await?;
+        }
+        let in_tx = session.wants_transaction()
+            && plan.tablet_type == TabletType::Primary
+            && plan.statement != StatementKind::Ddl;
+        if in_tx
+            && plan.queries.len() > 1
+            && matches!(
+                plan.statement,
+                StatementKind::Update | StatementKind::Delete
+            )
+            && matches!(plan.route, RouteKind::Scatter | RouteKind::AllShards)
+        {
+            return Err(ExecError::unsupported(
+                "multi-shard UPDATE/DELETE without a primary vindex condition inside a transaction; \
+                 add a condition on the sharding key or run it with autocommit",
+            ));
+        }
+        let db = database_for(&plan.keyspace);
+        let sqls: Vec<(String, String)> = plan
+            .queries
+            .iter()
+            .map(|q| (q.shard.clone(), session.apply_vars(&qualify(&q.sql, db))))
+            .collect();
+        let results = if in_tx {
+            session.in_transaction = true;
+            let mut out = Vec::with_capacity(sqls.len());
+            for (shard, sql) in &sqls {
+                out.push(
+                    self.execute_in_tx(session, &plan.keyspace, shard, sql)
+                        .await?,
+                );
+            }
+            out
+        } else {
+            let is_write = plan.statement.is_write();
+            let futs = sqls.iter().map(|(shard, sql)| {
+                self.execute_autocommit(&plan.keyspace, shard, plan.tablet_type, sql, is_write)
+            });
+            futures::future::try_join_all(futs).await?
+        };
+        let out = combine(plan, results)?;
+        if out.insert_id != 0 {
+            session.last_insert_id = out.insert_id;
+        }
+        Ok(out)
+    }
+
+    /// Runs `sql` on the first shard of `keyspace` (SHOW CREATE TABLE…).
+    pub async fn run_on_first_shard(
+        &self,
+        session: &Session,
+        keyspace: &str,
+        sql: &str,
+    ) -> Result<ResultSet, ExecError> {
+        let snap = self.routing.snapshot();
+        let shard = snap
+            .keyspaces
+            .get(keyspace)
+            .and_then(|k| k.shards.first())
+            .map(|s| s.name.clone())
+            .ok_or_else(|| ExecError::mysql(1049, format!("Unknown database '{keyspace}'")))?;
+        let r = self
+            .execute_autocommit(keyspace, &shard, session.tablet_type, sql, false)
+            .await?;
+        Ok(ResultSet::from_pb(r))
+    }
+
+    async fn execute_in_tx(
+        &self,
+        session: &mut Session,
+        keyspace: &str,
+        shard: &str,
+        sql: &str,
+    ) -> Result<pb::QueryResult, ExecError> {
+        let key = ShardKey {
+            keyspace: keyspace.to_string(),
+            shard: shard.to_string(),
+        };
+        let tx = match session.shard_txs.get(&key) {
+            Some(tx) => tx.clone(),
+            None => {
+                let (target, id) = self
+                    .with_primary(
+                        keyspace,
+                        shard,
+                        TabletType::Primary,
+                        true,
+                        |_, mut c| async move {
+                            c.begin(pb::BeginRequest { options: None })
+                                .await
+                                .map(|r| r.into_inner().transaction_id)
+                        },
+                    )
+                    .await?;
+                let tx = ShardTx {
+                    addr: target.addr,
+                    transaction_id: id,
+                };
+                session.shard_txs.insert(key, tx.clone());
+                tx
+            }
+        };
+        let mut client = self.conns.client(&tx.addr)?;
+        client
+            .execute(request(sql, tx.transaction_id))
+            .await
+            .map(|r| r.into_inner().result.unwrap_or_default())
+            .map_err(|s| ExecError::from_status(&tx.addr, &s))
+    }
+
+    async fn execute_autocommit(
+        &self,
+        keyspace: &str,
+        shard: &str,
+        tablet_type: TabletType,
+        sql: &str,
+        is_write: bool,
+    ) -> Result<pb::QueryResult, ExecError> {
+        let (_, r) = self
+            .with_primary(keyspace, shard, tablet_type, !is_write, |_, mut c| {
+                let req = request(sql, 0);
+                async move {
+                    c.execute(req)
+                        .await
+                        .map(|r| r.into_inner().result.unwrap_or_default())
+                }
+            })
+            .await?;
+        Ok(r)
+    }
+
+    /// Calls `f` on the tablet serving `keyspace/shard` as `tablet_type`,
+    /// waiting for a new primary on "no/not primary" (and on unreachable
+    /// tablets when `retry_unavailable`), until the buffer window ends.
+    async fn with_primary<T, F, Fut>(
+        &self,
+        keyspace: &str,
+        shard: &str,
+        tablet_type: TabletType,
+        retry_unavailable: bool,
+        f: F,
+    ) -> Result<(Target, T), ExecError>
+    where
+        F: Fn(Target, QueryServiceClient<Channel>) -> Fut,
+        Fut: Future<Output = Result<T, tonic::Status>>,
+    {
+        let deadline = Instant::now() + self.buffer_window;
+        let mut buffered = false;
+        loop {
+            let attempt = async {
+                let target = self.routing.target(keyspace, shard, tablet_type)?;
+                let client = self.conns.client(&target.addr)?;
+                let alias = target.alias.to_string();
+                f(target.clone(), client)
+                    .await
+                    .map(|v| (target, v))
+                    .map_err(|s| ExecError::from_status(&alias, &s))
+            };
+            let err = match attempt.await {
+                Ok(v) => return Ok(v),
+                Err(e) => e,
+            };
+            let retry = tablet_type == TabletType::Primary
+                && (err.wants_new_primary()
+                    || (retry_unavailable && matches!(err, ExecError::Unavailable(_))));
+            if !retry || Instant::now() >= deadline {
+                return Err(err);
+            }
+            if !buffered {
+                buffered = true;
+                self.metrics.buffered.inc();
+                tracing::info!(keyspace, shard, error = %err, "buffering until a primary serves");
+            }
+            // A topology change usually names the new primary; health
+            // changes do not touch the snapshot, so re-check periodically.
+            let wake = deadline.min(Instant::now() + Duration::from_millis(100));
+            self.routing.changed(wake).await;
+        }
+    }
+
+    pub async fn commit(&self, session: &mut Session) -> Result<(), ExecError> {
+        let txs = std::mem::take(&mut session.shard_txs);
+        session.in_transaction = false;
+        let mut committed: Vec<String> = Vec::new();
+        let mut iter = txs.into_iter();
+        while let Some((key, tx)) = iter.next() {
+            let name = format!("{}/{}", key.keyspace, key.shard);
+            let res = match self.conns.client(&tx.addr) {
+                Ok(mut c) => c
+                    .commit(pb::CommitRequest {
+                        transaction_id: tx.transaction_id,
+                    })
+                    .await
+                    .map(|_| ())
+                    .map_err(|s| ExecError::from_status(&tx.addr, &s)),
+                Err(e) => Err(e),
+            };
+            if let Err(e) = res {
+                let rest: Vec<(ShardKey, ShardTx)> = iter.collect();
+                for (_, tx) in &rest {
+                    self.rollback_one(tx).await;
+                }
+                let msg = if committed.is_empty() {
+                    format!("COMMIT failed on shard {name}: {}", e.to_mysql().message)
+                } else {
+                    format!(
+                        "COMMIT failed on shard {name} after shard(s) {} committed: the transaction is \
+                         partially applied: {}",
+                        committed.join(", "),
+                        e.to_mysql().message
+                    )
+                };
+                return Err(ExecError::mysql(1180, msg));
+            }
+            committed.push(name);
+        }
+        Ok(())
+    }
+
+    pub async fn rollback(&self, session: &mut Session) {
+        let txs = std::mem::take(&mut session.shard_txs);
+        session.in_transaction = false;
+        for tx in txs.values() {
+            self.rollback_one(tx).await;
+        }
+    }
+
+    async fn rollback_one(&self, tx: &ShardTx) {
+        if let Ok(mut c) = self.conns.client(&tx.addr) {
+            if let Err(s) = c
+                .rollback(pb::RollbackRequest {
+                    transaction_id: tx.transaction_id,
+                })
+                .await
+            {
+                tracing::warn!(tablet = %tx.addr, error = %s, "rollback failed");
+            }
+        }
+    }
+}
+
+fn request(sql: &str, transaction_id: u64) -> pb::ExecuteRequest {
+    pb::ExecuteRequest {
+        query: Some(pb::BoundQuery {
+            sql: sql.to_string(),
+            bind_variables: Default::default(),
+        }),
+        transaction_id,
+        options: None,
+    }
+}
+
+/// Folds per-shard results into the client's result.
+fn combine(plan: &Plan, results: Vec<pb::QueryResult>) -> Result<ResultSet, ExecError> {
+    let results: Vec<ResultSet> = results.into_iter().map(ResultSet::from_pb).collect();
+    if plan.statement != StatementKind::Select {
+        let mut out = ResultSet::default();
+        for r in &results {
+            out.rows_affected += r.rows_affected;
+            out.warnings = out.warnings.saturating_add(r.warnings);
+            if out.insert_id == 0 {
+                out.insert_id = r.insert_id;
+            }
+        }
+        if results.len() == 1 {
+            out.info = results[0].info.clone();
+        }
+        return Ok(out);
+    }
+    let mut columns = results
+        .iter()
+        .find(|r| !r.columns.is_empty())
+        .map(|r| r.columns.clone())
+        .unwrap_or_default();
+    let warnings = results
+        .iter()
+        .fold(0u16, |w, r| w.saturating_add(r.warnings));
+    let rows = match &plan.merge {
+        Some(spec) if results.len() > 1 || !spec.is_noop() || spec.visible_columns != 0 => {
+            let shard_rows: Vec<Vec<merge::Row>> = results
+                .iter()
+                .map(|r| {
+                    r.rows
+                        .iter()
+                        .map(|row| {
+                            row.iter()
+                                .zip(&columns)
+                                .map(|(cell, col)| result::to_value(col, cell))
+                                .collect()
+                        })
+                        .collect()
+                })
+                .collect();
+            let merged = merge::apply(spec, shard_rows)
+                .map_err(|e| ExecError::mysql(1105, e.to_string()))?;
+            let visible = if spec.visible_columns == 0 {
+                columns.len()
+            } else {
+                spec.visible_columns.min(columns.len())
+            };
+            columns.truncate(visible);
+            merged
+                .iter()
+                .map(|r| r.iter().take(visible).map(result::from_value).collect())
+                .collect()
+        }
+        _ => results.into_iter().flat_map(|r| r.rows).collect(),
+    };
+    Ok(ResultSet {
+        columns,
+        rows,
+        warnings,
+        ..ResultSet::default()
+    })
+}

@@ -1,0 +1,477 @@
+//! One client connection: authentication, then statements.
+
+use std::collections::HashMap;
+use std::io;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use async_trait::async_trait;
+use opensrv_mysql::{
+    AsyncMysqlIntermediary, AsyncMysqlShim, Column, ColumnFlags, ColumnType, ErrorKind, InitWriter,
+    ParamParser, QueryResultWriter, StatementMetaWriter,
+};
+use rand::Rng;
+use sqlparser::dialect::MySqlDialect;
+use sqlparser::parser::Parser;
+use tokio::io::AsyncWrite;
+use tokio::net::TcpStream;
+use topo::vschema::SrvVSchema;
+
+use super::auth_error::{AuthFailure, RewriteAuthError};
+use super::params::{interpolate, param_value, placeholders};
+use super::write::{status, write_error, write_result};
+use super::Gate;
+use crate::exec::{ExecError, ResultSet};
+use crate::planner::{self, PlanContext};
+use crate::session::{Session, SetOutcome};
+use crate::special::{self, Command};
+
+pub async fn run(gate: Arc<Gate>, sock: TcpStream, id: u32) -> io::Result<()> {
+    let host = sock
+        .peer_addr()
+        .map(|a| a.ip().to_string())
+        .unwrap_or_else(|_| "unknown".into());
+    let (r, w) = sock.into_split();
+    let failure = AuthFailure::default();
+    let w = RewriteAuthError::new(w, failure.clone());
+    let handler = Handler {
+        gate,
+        session: Session::new(String::new(), id),
+        salt: new_salt(),
+        failure,
+        host,
+        user: Mutex::new(None),
+        stmts: HashMap::new(),
+        next_stmt: 1,
+    };
+    let result = AsyncMysqlIntermediary::run_on(handler, r, w).await;
+    result
+}
+
+/// 20 random printable bytes (no NUL, no `$`), fresh per connection.
+fn new_salt() -> [u8; 20] {
+    let mut rng = rand::thread_rng();
+    let mut s = [0u8; 20];
+    for b in &mut s {
+        *b = loop {
+            let c: u8 = rng.gen_range(33..127);
+            if c != b'$' {
+                break c;
+            }
+        };
+    }
+    s
+}
+
+struct Prepared {
+    sql: String,
+    params: Vec<Column>,
+}
+
+const NO_COLUMNS: &[Column] = &[];
+
+struct Handler {
+    gate: Arc<Gate>,
+    session: Session,
+    salt: [u8; 20],
+    failure: AuthFailure,
+    host: String,
+    /// Set by `authenticate` (which only gets `&self`).
+    user: Mutex<Option<String>>,
+    stmts: HashMap<u32, Prepared>,
+    next_stmt: u32,
+}
+
+impl Handler {
+    fn sync_user(&mut self) {
+        if self.session.user.is_empty() {
+            if let Ok(Some(u)) = self.user.lock().map(|u| u.clone()) {
+                self.session.user = u;
+            }
+        }
+    }
+
+    fn status(&self) -> opensrv_mysql::StatusFlags {
+        status(self.session.in_transaction, self.session.autocommit)
+    }
+
+    /// Runs one statement; returns the metrics label and the outcome.
+    async fn run_sql(&mut self, sql: &str) -> (String, Result<ResultSet, ExecError>) {
+        self.sync_user();
+        let gate = self.gate.clone();
+        let ex = &gate.executor;
+        let cmd = special::classify(sql);
+        let label = "Special".to_string();
+        let res = match cmd {
+            Command::Plan => return self.plan_and_run(sql).await,
+            Command::SelectConstants(items) => special::select_constants(&items, &self.session),
+            Command::ShowDatabases => Ok(special::show_databases(&ex.routing.snapshot())),
+            Command::ShowVitessShards => Ok(special::show_vitess_shards(&ex.routing.snapshot())),
+            Command::ShowVitessTablets => Ok(special::show_vitess_tablets(
+                &ex.routing.snapshot(),
+                ex.routing.health(),
+            )),
+            Command::ShowWarnings => Ok(special::show_warnings(&self.session)),
+            Command::ShowTables { keyspace, full } => match self.keyspace_or(keyspace) {
+                Ok(ks) => {
+                    let sql = format!(
+                        "SHOW {}TABLES FROM `{}`",
+                        if full { "FULL " } else { "" },
+                        crate::exec::qualify::database_for(&ks).replace('`', "``")
+                    );
+                    ex.run_on_first_shard(&self.session, &ks, &sql).await
+                }
+                Err(e) => Err(e),
+            },
+            Command::ShowTable {
+                keyspace,
+                sql_for,
+                table,
+            } => match self.keyspace_or(keyspace) {
+                Ok(ks) => {
+                    let db = crate::exec::qualify::database_for(&ks);
+                    let sql = special::table_show_sql(sql_for, db, &table);
+                    ex.run_on_first_shard(&self.session, &ks, &sql).await
+                }
+                Err(e) => Err(e),
+            },
+            Command::ShowOther => {
+                let snap = ex.routing.snapshot();
+                let ks = self
+                    .session
+                    .keyspace
+                    .clone()
+                    .or_else(|| snap.keyspaces.keys().next().cloned());
+                match ks {
+                    Some(ks) => ex.run_on_first_shard(&self.session, &ks, sql).await,
+                    None => Err(ExecError::mysql(1105, "no keyspace is serving")),
+                }
+            }
+            Command::Use(target) => self.use_target(&target).map(|()| ResultSet::ok(0)),
+            Command::Begin => {
+                let r = if self.session.in_transaction {
+                    ex.commit(&mut self.session).await
+                } else {
+                    Ok(())
+                };
+                r.map(|()| {
+                    self.session.in_transaction = true;
+                    ResultSet::ok(0)
+                })
+            }
+            Command::Commit => ex
+                .commit(&mut self.session)
+                .await
+                .map(|()| ResultSet::ok(0)),
+            Command::Rollback => {
+                ex.rollback(&mut self.session).await;
+                Ok(ResultSet::ok(0))
+            }
+            Command::Set(assignments) => self.set(assignments).await.map(|()| ResultSet::ok(0)),
+            Command::SetIgnored => Ok(ResultSet::ok(0)),
+            Command::CreateDatabase(name) => self.create_database(&name),
+            Command::DropDatabase(name) => self.drop_database(&name),
+        };
+        (label, res)
+    }
+
+    async fn plan_and_run(&mut self, sql: &str) -> (String, Result<ResultSet, ExecError>) {
+        let stmt = match Parser::parse_sql(&MySqlDialect {}, sql) {
+            Ok(mut v) if v.len() == 1 => v.remove(0),
+            Ok(v) if v.is_empty() => {
+                return (
+                    "Invalid".into(),
+                    Err(ExecError::mysql(1065, "Query was empty")),
+                )
+            }
+            Ok(_) => {
+                return (
+                    "Invalid".into(),
+                    Err(ExecError::unsupported("several statements in one query")),
+                )
+            }
+            Err(e) => {
+                return (
+                    "Invalid".into(),
+                    Err(ExecError::mysql(
+                        1064,
+                        format!("You have an error in your SQL syntax: {e}"),
+                    )),
+                )
+            }
+        };
+        let gate = self.gate.clone();
+        let snap = gate.executor.routing.snapshot();
+        let empty = SrvVSchema::default();
+        let ctx = PlanContext {
+            vschema: snap.vschema.as_deref().unwrap_or(&empty),
+            srv_keyspaces: &snap.srv_keyspaces,
+            default_keyspace: self.session.keyspace.as_deref(),
+            tablet_type: self.session.tablet_type,
+            bind_values: &[],
+        };
+        let plan = match planner::plan(&stmt, sql, &ctx) {
+            Ok(p) => p,
+            Err(e) => return ("Invalid".into(), Err(e.into())),
+        };
+        let label = plan.route.as_str().to_string();
+        let res = gate.executor.run_plan(&mut self.session, &plan).await;
+        (label, res)
+    }
+
+    fn keyspace_or(&self, ks: Option<String>) -> Result<String, ExecError> {
+        ks.or_else(|| self.session.keyspace.clone())
+            .ok_or_else(|| ExecError::mysql(1046, "No database selected"))
+    }
+
+    fn use_target(&mut self, target: &str) -> Result<(), ExecError> {
+        let (ks, tt) = Session::parse_target(target).map_err(|m| ExecError::mysql(1049, m))?;
+        if !self
+            .gate
+            .executor
+            .routing
+            .snapshot()
+            .keyspaces
+            .contains_key(&ks)
+        {
+            return Err(ExecError::mysql(1049, format!("Unknown database '{ks}'")));
+        }
+        self.session.keyspace = Some(ks);
+        self.session.tablet_type = tt;
+        Ok(())
+    }
+
+    async fn set(&mut self, assignments: Vec<(String, String)>) -> Result<(), ExecError> {
+        for (name, expr) in assignments {
+            let lower = name.to_ascii_lowercase();
+            if lower.starts_with("global ") || lower.starts_with("@@global.") {
+                return Err(ExecError::unsupported("SET GLOBAL through the gate"));
+            }
+            if name.starts_with('@') && !name.starts_with("@@") {
+                return Err(ExecError::unsupported("user variables (SET @var)"));
+            }
+            match self.session.set_var(&name, &expr) {
+                SetOutcome::Consumed => {}
+                SetOutcome::AutocommitOn => {
+                    let gate = self.gate.clone();
+                    gate.executor.commit(&mut self.session).await?;
+                }
+                SetOutcome::Invalid(m) => return Err(ExecError::mysql(1231, m)),
+            }
+        }
+        Ok(())
+    }
+
+    fn create_database(&self, name: &str) -> Result<ResultSet, ExecError> {
+        let snap = self.gate.executor.routing.snapshot();
+        if snap.keyspaces.contains_key(name) {
+            return Err(ExecError::mysql(
+                1007,
+                format!("Can't create database '{name}'; database exists"),
+            ));
+        }
+        if !snap.tablets.values().any(|t| t.keyspace == name) {
+            return Err(ExecError::mysql(
+                1105,
+                format!(
+                    "cannot create keyspace '{name}': no tablets are registered for it in cell '{}'; \
+                     start tablets for keyspace '{name}' first",
+                    snap.cell
+                ),
+            ));
+        }
+        Err(ExecError::unsupported(format!(
+            "CREATE DATABASE for a keyspace whose tablets already exist; create keyspace '{name}' \
+             with vitrail ctl"
+        )))
+    }
+
+    fn drop_database(&self, name: &str) -> Result<ResultSet, ExecError> {
+        let snap = self.gate.executor.routing.snapshot();
+        if !snap.keyspaces.contains_key(name) {
+            return Err(ExecError::mysql(
+                1008,
+                format!("Can't drop database '{name}'; database doesn't exist"),
+            ));
+        }
+        Err(ExecError::unsupported(format!(
+            "DROP DATABASE; delete keyspace '{name}' with vitrail ctl"
+        )))
+    }
+
+    fn finish(
+        &mut self,
+        sql: &str,
+        label: &str,
+        started: Instant,
+        res: &Result<ResultSet, ExecError>,
+    ) {
+        let elapsed = started.elapsed();
+        let code = res.as_ref().err().map(|e| e.to_mysql().code);
+        self.gate.metrics.record(label, elapsed, code);
+        if self.gate.query_log {
+            match res {
+                Ok(rs) => tracing::info!(
+                    target: "query_log",
+                    connection = self.session.connection_id,
+                    user = %self.session.user,
+                    plan = label,
+                    ms = elapsed.as_secs_f64() * 1000.0,
+                    rows = rs.rows.len(),
+                    affected = rs.rows_affected,
+                    sql
+                ),
+                Err(e) => tracing::info!(
+                    target: "query_log",
+                    connection = self.session.connection_id,
+                    user = %self.session.user,
+                    plan = label,
+                    ms = elapsed.as_secs_f64() * 1000.0,
+                    error = %e,
+                    sql
+                ),
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl<W: AsyncWrite + Send + Unpin> AsyncMysqlShim<W> for Handler {
+    type Error = io::Error;
+
+    fn version(&self) -> String {
+        special::HANDSHAKE_VERSION.to_string()
+    }
+
+    fn connect_id(&self) -> u32 {
+        self.session.connection_id
+    }
+
+    fn salt(&self) -> [u8; 20] {
+        self.salt
+    }
+
+    async fn authenticate(
+        &self,
+        auth_plugin: &str,
+        username: &[u8],
+        salt: &[u8],
+        auth_data: &[u8],
+    ) -> bool {
+        let user = String::from_utf8_lossy(username).into_owned();
+        let ok = auth_plugin == "mysql_native_password"
+            && self.gate.users.check_native(&user, salt, auth_data);
+        if ok {
+            if let Ok(mut u) = self.user.lock() {
+                *u = Some(user);
+            }
+        } else {
+            self.gate.metrics.auth_failures.inc();
+            self.failure.set(
+                1045,
+                format!(
+                    "Access denied for user '{user}'@'{}' (using password: {})",
+                    self.host,
+                    if auth_data.is_empty() { "NO" } else { "YES" }
+                ),
+            );
+        }
+        ok
+    }
+
+    async fn on_prepare<'a>(
+        &'a mut self,
+        query: &'a str,
+        info: StatementMetaWriter<'a, W>,
+    ) -> io::Result<()> {
+        if let Err(e) = Parser::parse_sql(&MySqlDialect {}, &query.replace('?', "NULL")) {
+            return info
+                .error(
+                    ErrorKind::ER_PARSE_ERROR,
+                    format!("You have an error in your SQL syntax: {e}").as_bytes(),
+                )
+                .await;
+        }
+        let id = self.next_stmt;
+        self.next_stmt = self.next_stmt.wrapping_add(1).max(1);
+        let params = placeholders(query)
+            .iter()
+            .map(|_| Column {
+                table: String::new(),
+                column: "?".into(),
+                coltype: ColumnType::MYSQL_TYPE_VAR_STRING,
+                colflags: ColumnFlags::empty(),
+            })
+            .collect();
+        self.stmts.insert(
+            id,
+            Prepared {
+                sql: query.to_string(),
+                params,
+            },
+        );
+        let this: &'a Self = self;
+        let params: &'a [Column] = this.stmts.get(&id).map_or(NO_COLUMNS, |p| &p.params);
+        info.reply(id, params.iter(), NO_COLUMNS.iter()).await
+    }
+
+    async fn on_execute<'a>(
+        &'a mut self,
+        id: u32,
+        params: ParamParser<'a>,
+        results: QueryResultWriter<'a, W>,
+    ) -> io::Result<()> {
+        let started = Instant::now();
+        let Some(sql) = self.stmts.get(&id).map(|p| p.sql.clone()) else {
+            return write_error(
+                results,
+                &ExecError::mysql(1243, format!("Unknown prepared statement handler ({id})"))
+                    .to_mysql(),
+            )
+            .await;
+        };
+        let values: Result<Vec<_>, String> = params.into_iter().map(|p| param_value(&p)).collect();
+        let full = values.and_then(|v| interpolate(&sql, &v));
+        let (label, res) = match full {
+            Ok(full) => self.run_sql(&full).await,
+            Err(m) => ("Invalid".to_string(), Err(ExecError::mysql(1210, m))),
+        };
+        self.finish(&sql, &label, started, &res);
+        match res {
+            Ok(rs) => write_result(results, &rs, true, self.status()).await,
+            Err(e) => write_error(results, &e.to_mysql()).await,
+        }
+    }
+
+    async fn on_close<'a>(&'a mut self, stmt: u32)
+    where
+        W: 'async_trait,
+    {
+        self.stmts.remove(&stmt);
+    }
+
+    async fn on_query<'a>(
+        &'a mut self,
+        query: &'a str,
+        results: QueryResultWriter<'a, W>,
+    ) -> io::Result<()> {
+        let started = Instant::now();
+        let (label, res) = self.run_sql(query).await;
+        self.finish(query, &label, started, &res);
+        match res {
+            Ok(rs) => write_result(results, &rs, false, self.status()).await,
+            Err(e) => write_error(results, &e.to_mysql()).await,
+        }
+    }
+
+    async fn on_init<'a>(&'a mut self, db: &'a str, w: InitWriter<'a, W>) -> io::Result<()> {
+        self.sync_user();
+        match self.use_target(db) {
+            Ok(()) => w.ok().await,
+            Err(e) => {
+                let m = e.to_mysql();
+                w.error(ErrorKind::from(m.code), m.message.as_bytes()).await
+            }
+        }
+    }
+}

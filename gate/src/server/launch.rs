@@ -1,0 +1,123 @@
+//! Wiring a whole gate: topology watch → executor → MySQL listener (+
+//! metrics). Used by `vitrail gate` and by the integration tests.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use topo::kv::Kv;
+use topo::layout::Layout;
+use topo::server::Topo;
+
+use super::{serve, Gate};
+use crate::exec::Executor;
+use crate::metrics::{self, Metrics};
+use crate::topo_watch::Routing;
+use crate::users::Users;
+
+#[derive(Debug, Clone)]
+pub struct GateConfig {
+    pub cell: String,
+    /// host:port for MySQL clients.
+    pub mysql_addr: String,
+    pub metrics_addr: Option<String>,
+    pub users: Users,
+    pub query_log: bool,
+    /// Topology root prefix.
+    pub root: String,
+    /// How long PRIMARY statements wait for a new primary.
+    pub buffer_window: Duration,
+}
+
+impl GateConfig {
+    pub fn new(cell: &str, mysql_addr: &str, users: Users) -> GateConfig {
+        GateConfig {
+            cell: cell.into(),
+            mysql_addr: mysql_addr.into(),
+            metrics_addr: None,
+            users,
+            query_log: false,
+            root: topo::layout::DEFAULT_ROOT.into(),
+            buffer_window: Duration::from_secs(10),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum LaunchError {
+    #[error("cannot listen on {addr}: {source}")]
+    Listen {
+        addr: String,
+        source: std::io::Error,
+    },
+    #[error("cannot read the topology: {0}")]
+    Topo(#[from] topo::kv::Error),
+}
+
+/// A running gate; dropping it stops serving.
+pub struct RunningGate {
+    pub mysql_addr: SocketAddr,
+    pub metrics_addr: Option<SocketAddr>,
+    pub gate: Arc<Gate>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Drop for RunningGate {
+    fn drop(&mut self) {
+        for t in &self.tasks {
+            t.abort();
+        }
+    }
+}
+
+async fn bind(addr: &str) -> Result<TcpListener, LaunchError> {
+    TcpListener::bind(addr)
+        .await
+        .map_err(|source| LaunchError::Listen {
+            addr: addr.to_string(),
+            source,
+        })
+}
+
+pub async fn start(kv: Arc<dyn Kv>, cfg: GateConfig) -> Result<RunningGate, LaunchError> {
+    let listener = bind(&cfg.mysql_addr).await?;
+    let metrics_listener = match &cfg.metrics_addr {
+        Some(a) => Some(bind(a).await?),
+        None => None,
+    };
+    let layout = Layout::new(&cfg.root);
+    let (routing, watch_task) =
+        Routing::start(kv.clone(), layout.clone(), cfg.cell.clone()).await?;
+    let metrics = Arc::new(Metrics::default());
+    let mut executor = Executor::new(routing, metrics.clone());
+    executor.buffer_window = cfg.buffer_window;
+    let mut gate = Gate::new(executor, cfg.users, Some(Topo::with_layout(kv, layout)));
+    gate.query_log = cfg.query_log;
+    let gate = Arc::new(gate);
+    let mysql_addr = listener
+        .local_addr()
+        .map_err(|source| LaunchError::Listen {
+            addr: cfg.mysql_addr.clone(),
+            source,
+        })?;
+    let mut tasks = vec![watch_task];
+    let g = gate.clone();
+    tasks.push(tokio::spawn(async move {
+        if let Err(e) = serve(listener, g).await {
+            tracing::error!(error = %e, "MySQL listener failed");
+        }
+    }));
+    let mut metrics_addr = None;
+    if let Some(l) = metrics_listener {
+        metrics_addr = l.local_addr().ok();
+        tasks.push(tokio::spawn(metrics::serve(l, metrics)));
+    }
+    tracing::info!(%mysql_addr, cell = %cfg.cell, "gate serving MySQL");
+    Ok(RunningGate {
+        mysql_addr,
+        metrics_addr,
+        gate,
+        tasks,
+    })
+}

@@ -1,0 +1,76 @@
+//! The MySQL front door: accepts client connections and runs one
+//! [`handler::Handler`] (an opensrv-mysql shim) per connection.
+
+mod auth_error;
+mod handler;
+pub mod launch;
+pub mod params;
+mod write;
+
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use topo::server::Topo;
+
+use crate::exec::Executor;
+use crate::metrics::Metrics;
+use crate::users::Users;
+
+/// State shared by every connection.
+pub struct Gate {
+    pub executor: Executor,
+    pub users: Users,
+    pub metrics: Arc<Metrics>,
+    /// Log every statement with its duration and outcome.
+    pub query_log: bool,
+    /// For CREATE/DROP DATABASE (topology changes).
+    pub topo: Option<Topo>,
+    next_connection_id: AtomicU32,
+}
+
+impl Gate {
+    pub fn new(executor: Executor, users: Users, topo: Option<Topo>) -> Gate {
+        let metrics = executor.metrics.clone();
+        Gate {
+            executor,
+            users,
+            metrics,
+            query_log: false,
+            topo,
+            next_connection_id: AtomicU32::new(1),
+        }
+    }
+
+    fn connection_id(&self) -> u32 {
+        self.next_connection_id.fetch_add(1, Ordering::Relaxed)
+    }
+}
+
+/// Accepts connections until the listener fails; each connection is served
+/// on its own task and lives until the client quits or breaks off.
+pub async fn serve(listener: TcpListener, gate: Arc<Gate>) -> std::io::Result<()> {
+    loop {
+        let (sock, peer) = match listener.accept().await {
+            Ok(c) => c,
+            Err(e) => {
+                // EMFILE and friends: back off instead of spinning.
+                tracing::warn!(error = %e, "accept failed");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let _ = sock.set_nodelay(true);
+        let gate = gate.clone();
+        tokio::spawn(async move {
+            gate.metrics.connections.inc();
+            gate.metrics.session_opened();
+            let id = gate.connection_id();
+            if let Err(e) = handler::run(gate.clone(), sock, id).await {
+                tracing::debug!(%peer, connection = id, error = %e, "connection ended");
+            }
+            gate.metrics.session_closed();
+        });
+    }
+}
