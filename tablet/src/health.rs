@@ -32,7 +32,9 @@ pub struct HealthSnapshot {
     pub mysqld_alive: bool,
     pub replication_lag_seconds: Option<u32>,
     pub position: String,
-    /// Why not serving; empty when healthy.
+    /// MariaDB's `@@read_only` (false when unknown).
+    pub read_only: bool,
+    /// Why not serving, or what is wrong while serving; empty when healthy.
     pub error: String,
 }
 
@@ -41,6 +43,7 @@ pub struct HealthSnapshot {
 pub enum Probe {
     Ok {
         position: String,
+        read_only: bool,
         replication_lag_seconds: Option<u32>,
         replication_error: Option<String>,
     },
@@ -50,7 +53,9 @@ pub enum Probe {
 }
 
 /// Serving = mysqld alive and answering; a replica whose replication broke
-/// keeps serving (stale reads are the gate's call) but says why.
+/// keeps serving (stale reads are the gate's call) but says why, and so does
+/// a primary that is read-only (e.g. after a mysqld restart: it starts
+/// read-only until re-promoted).
 pub fn decide(uid: TabletUid, role: Role, state: &MysqldState, probe: &Probe) -> HealthSnapshot {
     let mut snap = HealthSnapshot {
         uid,
@@ -60,6 +65,7 @@ pub fn decide(uid: TabletUid, role: Role, state: &MysqldState, probe: &Probe) ->
         mysqld_alive: state.is_alive(),
         replication_lag_seconds: None,
         position: String::new(),
+        read_only: false,
         error: String::new(),
     };
     if !snap.mysqld_alive {
@@ -69,11 +75,16 @@ pub fn decide(uid: TabletUid, role: Role, state: &MysqldState, probe: &Probe) ->
     match probe {
         Probe::Ok {
             position,
+            read_only,
             replication_lag_seconds,
             replication_error,
         } => {
             snap.serving = true;
             snap.position = position.clone();
+            snap.read_only = *read_only;
+            if role.tablet_type == TabletType::Primary && *read_only {
+                snap.error = "primary is read-only".into();
+            }
             if role.tablet_type != TabletType::Primary {
                 snap.replication_lag_seconds = *replication_lag_seconds;
                 if let Some(e) = replication_error {
@@ -101,6 +112,7 @@ impl Drop for HealthReporter {
 async fn probe(repl: &Replication, role: Role, timeout: Duration) -> Probe {
     let work = async {
         let position = repl.current_position().await?;
+        let read_only = repl.read_only().await?;
         let (lag, err) = if role.tablet_type == TabletType::Primary {
             (None, None)
         } else {
@@ -126,6 +138,7 @@ async fn probe(repl: &Replication, role: Role, timeout: Duration) -> Probe {
         };
         Ok::<_, crate::Error>(Probe::Ok {
             position: position.to_string(),
+            read_only,
             replication_lag_seconds: lag,
             replication_error: err,
         })
@@ -230,6 +243,7 @@ mod tests {
     fn replica_reports_lag_primary_does_not() {
         let probe = Probe::Ok {
             position: "0-1-5".into(),
+            read_only: true,
             replication_lag_seconds: Some(4),
             replication_error: None,
         };
@@ -240,5 +254,7 @@ mod tests {
         let p = decide(TabletUid(1), role(TabletType::Primary), &alive, &probe);
         assert_eq!(p.replication_lag_seconds, None);
         assert_eq!(p.primary_term, 3);
+        assert!(p.serving && p.read_only);
+        assert_eq!(p.error, "primary is read-only");
     }
 }

@@ -13,6 +13,7 @@
 //! * [`grpc`] is the only place that knows protobuf: it converts and maps
 //!   errors to statuses carrying MariaDB's code. [`tablet::Tablet`] wires it
 //!   all together and serves it.
+//! * [`run::RunningTablet`] launches and shuts down the whole thing.
 //! * [`gtid`] is the pure GTID position arithmetic that replication and
 //!   failover decisions are made with.
 
@@ -23,11 +24,13 @@ pub mod health;
 pub mod mysqlctl;
 pub mod query;
 pub mod replication;
+pub mod run;
 pub mod sql;
 pub mod state;
 pub mod tablet;
 pub mod types;
 
 pub use error::{Error, MysqlError, Result};
+pub use run::RunningTablet;
 pub use tablet::{Tablet, TabletConfig};
 pub use types::{TabletType, TabletUid};

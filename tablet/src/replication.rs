@@ -182,6 +182,12 @@ impl Replication {
         }
     }
 
+    pub async fn read_only(&self) -> Result<bool> {
+        let mut c = self.conn().await?;
+        let v: Option<u8> = c.query_first("SELECT @@GLOBAL.read_only").await?;
+        Ok(v == Some(1))
+    }
+
     pub async fn set_read_only(&self, read_only: bool) -> Result<()> {
         let v = if read_only { "ON" } else { "OFF" };
         self.exec(&[format!("SET GLOBAL read_only = {v}")]).await

@@ -314,15 +314,17 @@ async fn stream_health_reports_a_killed_mysqld_within_2s() {
         .await
         .unwrap()
         .into_inner();
-    // Wait for a serving snapshot (the first probe).
+    // Wait for a healthy serving snapshot.
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         let h = stream.message().await.unwrap().unwrap();
         assert!(Instant::now() < deadline, "never serving: {h:?}");
-        if h.serving {
+        // The first probe may predate the helper's SET GLOBAL read_only=OFF.
+        if h.serving && !h.read_only {
             assert!(h.mysqld_alive);
             assert_eq!(h.tablet_uid, 207);
             assert_eq!(h.tablet_type, pb::TabletType::Primary as i32);
+            assert!(h.health_error.is_empty(), "{h:?}");
             break;
         }
     }
@@ -370,28 +372,35 @@ async fn pool_follows_a_mysqld_restart() {
 
 #[tokio::test]
 async fn dropping_a_stream_kills_its_query() {
-    let cfg = QueryConfig {
-        stream_chunk_rows: 1,
-        ..QueryConfig::default()
-    };
-    let t = TestTablet::start(209, TabletType::Replica, cfg).await;
+    let t = TestTablet::start(209, TabletType::Replica, QueryConfig::default()).await;
+    // Rows larger than MariaDB's net buffer are flushed one by one, so the
+    // stream starts at once; the whole query would take ~1000 s.
+    let sql = "SELECT seq, REPEAT('x', 20000) AS pad, SLEEP(0.1) FROM mysql.seq_1_to_10000";
     let mut stream = t
         .query
         .clone()
         .stream_execute(pb::StreamExecuteRequest {
             query: Some(pb::BoundQuery {
-                sql: "SELECT seq, SLEEP(0.2) FROM mysql.seq_1_to_1000".into(),
+                sql: sql.into(),
                 bind_variables: HashMap::new(),
             }),
-            options: None,
+            options: Some(pb::ExecuteOptions {
+                timeout_ms: 600_000,
+            }),
         })
         .await
         .unwrap()
         .into_inner();
+    let started = Instant::now();
     let fields = stream.message().await.unwrap().unwrap();
     assert_eq!(fields.result.unwrap().fields[0].name, "seq");
     let first = stream.message().await.unwrap().unwrap();
-    assert_eq!(rows(&first.result.unwrap()), vec![vec!["1", "0"]]);
+    assert_eq!(rows(&first.result.unwrap())[0][0], "1");
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
     drop(stream);
     let opts = t.db.mysqld.dba_opts();
     eventually(Duration::from_secs(5), "streamed query killed", || {
@@ -401,7 +410,7 @@ async fn dropping_a_stream_kills_its_query() {
             let n: Option<u64> = dba
                 .query_first(
                     "SELECT COUNT(*) FROM information_schema.processlist \
-                     WHERE info LIKE 'SELECT seq, SLEEP%'",
+                     WHERE info LIKE 'SELECT seq, REPEAT%'",
                 )
                 .await
                 .unwrap();

@@ -181,6 +181,7 @@ async fn primary_two_replicas_semi_sync_and_planned_reparent() {
         .unwrap();
     assert_eq!(h.tablet_type, pb::TabletType::Primary as i32);
     assert_eq!(h.primary_term, 2);
+    assert!(!h.read_only, "{h:?}");
 }
 
 #[tokio::test]

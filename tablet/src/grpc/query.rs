@@ -46,6 +46,7 @@ pub(crate) fn health_to_pb(s: &HealthSnapshot) -> pb::StreamHealthResponse {
         gtid_position: s.position.clone(),
         mysqld_alive: s.mysqld_alive,
         health_error: s.error.clone(),
+        read_only: s.read_only,
     }
 }
 

@@ -141,6 +141,10 @@ impl Mysqld {
             // temporary files in our own dir (concurrent installs collide in
             // a shared /tmp).
             .arg(format!("--tmpdir={}", self.dir.tmp().display()))
+            .arg(format!(
+                "--innodb-log-file-size={}",
+                self.cfg.innodb_log_file_size
+            ))
             .env("TMPDIR", self.dir.tmp())
             .stdin(Stdio::null())
             .kill_on_drop(true);

@@ -27,8 +27,11 @@ pub struct QueryConfig {
     pub max_rows: usize,
     /// Transactions older than this are rolled back.
     pub tx_timeout: Duration,
-    /// Rows per StreamExecute message.
+    /// A StreamExecute message is sent when it holds this many rows…
     pub stream_chunk_rows: usize,
+    /// …or this many bytes of values, whichever comes first (gRPC messages
+    /// are limited to 4 MiB by default).
+    pub stream_chunk_bytes: usize,
     /// How long a killed statement may take to give its connection back.
     pub kill_grace: Duration,
 }
@@ -41,6 +44,7 @@ impl Default for QueryConfig {
             max_rows: 10_000,
             tx_timeout: Duration::from_secs(30),
             stream_chunk_rows: 256,
+            stream_chunk_bytes: 256 * 1024,
             kill_grace: Duration::from_secs(5),
         }
     }
@@ -208,7 +212,10 @@ impl QueryEngine {
                     return;
                 }
             };
-            let chunk = inner.cfg.stream_chunk_rows.max(1);
+            let chunk = ChunkLimit {
+                rows: inner.cfg.stream_chunk_rows.max(1),
+                bytes: inner.cfg.stream_chunk_bytes.max(1),
+            };
             let conn_id = conn.id();
             let work = stream_query(&mut conn, &bound, &tx, chunk);
             let (result, mut health) = inner.with_kill(conn_id, timeout, work).await;
@@ -453,11 +460,17 @@ async fn collect<P: Protocol>(
     Ok(result)
 }
 
+#[derive(Debug, Clone, Copy)]
+struct ChunkLimit {
+    rows: usize,
+    bytes: usize,
+}
+
 async fn stream_query(
     conn: &mut Conn,
     bound: &BoundSql,
     out: &mpsc::Sender<Result<StreamChunk>>,
-    chunk: usize,
+    chunk: ChunkLimit,
 ) -> Result<()> {
     match &bound.params {
         None => stream_rows(conn.query_iter(bound.sql.as_str()).await?, out, chunk).await,
@@ -475,21 +488,27 @@ async fn stream_query(
 async fn stream_rows<P: Protocol>(
     mut r: mysql_async::QueryResult<'_, 'static, P>,
     out: &mpsc::Sender<Result<StreamChunk>>,
-    chunk: usize,
+    chunk: ChunkLimit,
 ) -> Result<()> {
     let gone = || Error::Unavailable("stream receiver went away".into());
     let columns = columns_of(&r);
     out.send(Ok(StreamChunk::Columns(columns.clone())))
         .await
         .map_err(|_| gone())?;
-    let mut rows = Vec::with_capacity(chunk);
+    let mut rows = Vec::new();
+    let mut bytes = 0;
     while let Some(row) = r.next().await? {
-        rows.push(row_cells(row, &columns));
-        if rows.len() >= chunk {
-            let full = std::mem::replace(&mut rows, Vec::with_capacity(chunk));
-            out.send(Ok(StreamChunk::Rows(full)))
+        let cells = row_cells(row, &columns);
+        bytes += cells
+            .iter()
+            .map(|c| c.as_ref().map_or(0, Vec::len))
+            .sum::<usize>();
+        rows.push(cells);
+        if rows.len() >= chunk.rows || bytes >= chunk.bytes {
+            out.send(Ok(StreamChunk::Rows(std::mem::take(&mut rows))))
                 .await
                 .map_err(|_| gone())?;
+            bytes = 0;
         }
     }
     if !rows.is_empty() {
