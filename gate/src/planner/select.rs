@@ -519,6 +519,13 @@ impl Columns {
         if let Some(i) = self.find(e) {
             return Ok(i);
         }
+        if let Expr::Value(v) = e {
+            if let SqlValue::Number(n, _) = &v.value {
+                return Err(PlanError::Invalid(format!(
+                    "unknown column '{n}' in order/group clause"
+                )));
+            }
+        }
         if self.wildcard {
             return Err(PlanError::unsupported(format!(
                 "{e} with SELECT * on several shards: list the columns"
@@ -566,8 +573,14 @@ fn scatter(q: &mut Query) -> Result<MergeSpec, PlanError> {
         };
         aggs.push(agg);
     }
-    let aggregating =
-        !group_exprs.is_empty() || select.having.is_some() || aggs.iter().any(Option::is_some);
+    let aggregating = !group_exprs.is_empty() || aggs.iter().any(Option::is_some);
+    if select.having.is_some() && !aggregating {
+        // MySQL's HAVING without grouping filters rows like WHERE on the
+        // select list; folding them into one group would be wrong.
+        return Err(PlanError::unsupported(
+            "HAVING without GROUP BY or aggregates on several shards",
+        ));
+    }
     let mut cols = Columns {
         items: Vec::new(),
         exprs: Vec::new(),
