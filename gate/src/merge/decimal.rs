@@ -70,14 +70,14 @@ impl Decimal {
     /// `self / n` with `extra` more decimal places, rounded half away from
     /// zero (MySQL's AVG adds 4).
     pub fn div_int(self, n: i128, extra: u32) -> Option<Decimal> {
-        if n == 0 {
+        if n <= 0 {
             return None;
         }
         let scale = self.scale.checked_add(extra)?;
         let num = self.rescale(scale)?.mantissa;
-        let (q, r) = (num / n, num % n);
-        let round = if r.checked_mul(2)?.abs() >= n.abs() {
-            if (num < 0) != (n < 0) {
+        let (q, r) = (num.checked_div(n)?, num.checked_rem(n)?);
+        let round = if r.checked_mul(2)?.checked_abs()? >= n {
+            if num < 0 {
                 -1
             } else {
                 1
@@ -151,6 +151,7 @@ mod tests {
         assert_eq!(d("-20").div_int(3, 4).unwrap().to_string(), "-6.6667");
         assert_eq!(d("1.50").div_int(4, 4).unwrap().to_string(), "0.375000");
         assert!(d("1").div_int(0, 4).is_none());
+        assert!(d("1").div_int(-1, 4).is_none());
     }
 
     #[test]
