@@ -205,3 +205,25 @@ async fn concurrent_writes_are_batched_into_fewer_raft_entries() {
     assert!(batches < props / 2, "400 concurrent puts took {batches} Raft entries: no batching");
     c.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn stopping_a_member_ends_its_watch_streams() {
+    let mut c = Cluster::start(3).await;
+    c.wait_leader(Duration::from_secs(10), None).await;
+    let mut cl = c.client(0).await;
+    let mut stream = cl.watch("w", None).await.unwrap();
+    c.stop(0).await;
+    // The stream must end (error or close) so the client can go elsewhere,
+    // not stay open and silent.
+    let ended = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            match stream.message().await {
+                Ok(Some(_)) => continue,
+                Ok(None) | Err(_) => return,
+            }
+        }
+    })
+    .await;
+    assert!(ended.is_ok(), "watch stream stayed open after its member stopped");
+    c.shutdown().await;
+}

@@ -234,6 +234,7 @@ impl Node {
     /// Stops Raft and background tasks. Storage is left consistent.
     pub async fn shutdown(&self) {
         let _ = self.shutdown.send(true);
+        self.hub.close();
         if let Err(e) = self.raft.shutdown().await {
             tracing::warn!("raft shutdown: {e}");
         }

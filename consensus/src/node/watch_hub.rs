@@ -36,6 +36,8 @@ enum HubMsg {
     Batch(Arc<WatchBatch>),
     /// State replaced by a snapshot; now at this revision.
     Reset(Revision),
+    /// The node is shutting down: every stream ends.
+    Closed,
 }
 
 struct Shared {
@@ -43,6 +45,7 @@ struct Shared {
     published: Mutex<Revision>,
     tx: broadcast::Sender<HubMsg>,
     watchers: AtomicI64,
+    closed: std::sync::atomic::AtomicBool,
 }
 
 pub struct WatchHub {
@@ -56,7 +59,13 @@ impl WatchHub {
         let published = mvcc.read().map(|m| m.revision()).unwrap_or(0);
         let (tx, _) = broadcast::channel(CHANNEL_CAPACITY);
         WatchHub {
-            shared: Arc::new(Shared { mvcc, published: Mutex::new(published), tx, watchers: AtomicI64::new(0) }),
+            shared: Arc::new(Shared {
+                mvcc,
+                published: Mutex::new(published),
+                tx,
+                watchers: AtomicI64::new(0),
+                closed: std::sync::atomic::AtomicBool::new(false),
+            }),
         }
     }
 
@@ -74,6 +83,15 @@ impl WatchHub {
         }
     }
 
+    /// Ends every open stream (`next` returns None) and refuses new ones:
+    /// called when the node shuts down, so clients reconnect elsewhere
+    /// instead of waiting on a member that will never speak again.
+    pub fn close(&self) {
+        let _published = self.shared.published.lock().unwrap_or_else(|p| p.into_inner());
+        self.shared.closed.store(true, Ordering::SeqCst);
+        let _ = self.shared.tx.send(HubMsg::Closed);
+    }
+
     /// Called after a snapshot replaced the state.
     pub fn reset(&self, revision: Revision) {
         let mut published = self.shared.published.lock().unwrap_or_else(|p| p.into_inner());
@@ -84,6 +102,9 @@ impl WatchHub {
     pub fn subscribe(&self, range: KeyRange, start_revision: Revision) -> Result<WatchStream, KvError> {
         let (rx, current) = {
             let published = self.shared.published.lock().unwrap_or_else(|p| p.into_inner());
+            if self.shared.closed.load(Ordering::SeqCst) {
+                return Err(KvError::InvalidArgument("node is shutting down".into()));
+            }
             (self.shared.tx.subscribe(), *published)
         };
         let start = if start_revision <= 0 { current + 1 } else { start_revision };
@@ -159,6 +180,7 @@ impl WatchStream {
                         return Some(Ok(WatchBatch { revision: b.revision, events }));
                     }
                 }
+                Ok(HubMsg::Closed) => return None,
                 Ok(HubMsg::Reset(rev)) => {
                     self.replay_upto = rev;
                     self.needs_replay = true;
