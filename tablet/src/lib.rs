@@ -17,6 +17,7 @@
 //! * [`gtid`] is the pure GTID position arithmetic that replication and
 //!   failover decisions are made with.
 
+pub mod agent;
 pub mod error;
 pub mod grpc;
 pub mod gtid;
