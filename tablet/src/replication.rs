@@ -235,12 +235,18 @@ impl Replication {
     }
 
     /// Replicate from `host:port` with GTIDs. A primary becomes a replica.
+    ///
+    /// Semi-sync on the source side is switched off: a replica is never a
+    /// semi-sync source, and a demoted primary that kept it on would block
+    /// its own SQL thread (with `log_slave_updates` every applied
+    /// transaction waits for an ack nobody sends).
     pub async fn set_source(&self, host: &str, port: u16, stop_replication: bool) -> Result<()> {
         if self.state.role().tablet_type == TabletType::Primary {
             self.state.set_type(TabletType::Replica);
         }
         let mut stmts = vec![
             "SET GLOBAL read_only = ON".to_string(),
+            "SET GLOBAL rpl_semi_sync_master_enabled = 0".into(),
             "STOP SLAVE".into(),
             "SET GLOBAL gtid_slave_pos = @@GLOBAL.gtid_current_pos".into(),
             format!(
@@ -266,15 +272,28 @@ impl Replication {
         .await
     }
 
-    /// Turn semi-sync on or off for each side. A replica's IO thread is
-    /// restarted so the primary sees it as a semi-sync client.
-    pub async fn set_semi_sync(&self, primary: bool, replica: bool) -> Result<()> {
+    /// Turn semi-sync on or off for each side; `primary_timeout` (if given)
+    /// bounds how long a commit waits for an ack before falling back to
+    /// async. A replica's IO thread is restarted so the primary sees it as a
+    /// semi-sync client.
+    pub async fn set_semi_sync(
+        &self,
+        primary: bool,
+        replica: bool,
+        primary_timeout: Option<Duration>,
+    ) -> Result<()> {
         let on = |b: bool| if b { 1 } else { 0 };
         let status = self.status().await?;
         let mut stmts = vec![
             format!("SET GLOBAL rpl_semi_sync_master_enabled = {}", on(primary)),
             format!("SET GLOBAL rpl_semi_sync_slave_enabled = {}", on(replica)),
         ];
+        if let Some(t) = primary_timeout {
+            stmts.push(format!(
+                "SET GLOBAL rpl_semi_sync_master_timeout = {}",
+                t.as_millis()
+            ));
+        }
         if status.io_running {
             stmts.push("STOP SLAVE IO_THREAD".into());
             stmts.push("START SLAVE IO_THREAD".into());

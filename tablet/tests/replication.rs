@@ -36,14 +36,24 @@ async fn primary_position(t: &TestTablet) -> String {
 }
 
 async fn wait_for(t: &TestTablet, position: &str) {
-    t.repl
+    let r = t
+        .repl
         .clone()
         .wait_for_position(pb::WaitForPositionRequest {
             position: position.into(),
             timeout_ms: 20_000,
         })
-        .await
-        .unwrap();
+        .await;
+    if let Err(e) = r {
+        let st = t
+            .repl
+            .clone()
+            .replication_status(pb::ReplicationStatusRequest {})
+            .await
+            .unwrap()
+            .into_inner();
+        panic!("waiting for {position}: {e:?}\nreplication status: {st:?}");
+    }
 }
 
 async fn semi_sync_status(t: &TestTablet) -> (String, u64) {
@@ -106,6 +116,7 @@ async fn primary_two_replicas_semi_sync_and_planned_reparent() {
         .set_semi_sync(pb::SetSemiSyncRequest {
             primary: true,
             replica: false,
+            primary_timeout_ms: 3_600_000,
         })
         .await
         .unwrap();
@@ -115,6 +126,7 @@ async fn primary_two_replicas_semi_sync_and_planned_reparent() {
             .set_semi_sync(pb::SetSemiSyncRequest {
                 primary: false,
                 replica: true,
+                primary_timeout_ms: 0,
             })
             .await
             .unwrap();
@@ -128,7 +140,19 @@ async fn primary_two_replicas_semi_sync_and_planned_reparent() {
         },
     )
     .await;
+    let mut dba = p.db.dba().await;
+    let timeout: Option<u64> = dba
+        .query_first("SELECT @@rpl_semi_sync_master_timeout")
+        .await
+        .unwrap();
+    assert_eq!(timeout, Some(3_600_000));
     p.exec("INSERT INTO app.t VALUES (2, 'two')").await.unwrap();
+    // The commit was acknowledged by a replica, not a timeout fallback.
+    let acked: Option<(String, u64)> = dba
+        .query_first("SHOW GLOBAL STATUS LIKE 'Rpl_semi_sync_master_yes_tx'")
+        .await
+        .unwrap();
+    assert!(acked.unwrap().1 >= 1);
     let pos = primary_position(&p).await;
     for r in [&r1, &r2] {
         wait_for(r, &pos).await;

@@ -188,8 +188,12 @@ impl ReplicationService for ReplicationServiceImpl {
         r: Request<pb::SetSemiSyncRequest>,
     ) -> RpcResult<pb::SetSemiSyncResponse> {
         let r = r.into_inner();
+        let timeout = match r.primary_timeout_ms {
+            0 => None,
+            ms => Some(Duration::from_millis(ms)),
+        };
         self.repl
-            .set_semi_sync(r.primary, r.replica)
+            .set_semi_sync(r.primary, r.replica, timeout)
             .await
             .map_err(status_from)?;
         ok(pb::SetSemiSyncResponse {})
