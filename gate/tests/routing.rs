@@ -186,6 +186,37 @@ async fn routes_and_merges_across_two_shards() {
         assert_eq!(rows.len(), 1, "{id} committed on its shard");
     }
 
+    // Session variables reach the tablets (as SET STATEMENT … FOR).
+    conn.query_drop("SET div_precision_increment = 8")
+        .await
+        .unwrap();
+    let q: Option<String> = conn
+        .query_first("SELECT 1/3 FROM users WHERE user_id = 1")
+        .await
+        .unwrap();
+    assert_eq!(q.as_deref(), Some("0.33333333"));
+
+    // COM_RESET_CONNECTION: variables forgotten, open transaction rolled
+    // back, current keyspace kept.
+    conn.query_drop("BEGIN").await.unwrap();
+    conn.query_drop("INSERT INTO users (user_id, name) VALUES (103, 'reset')")
+        .await
+        .unwrap();
+    assert!(
+        conn.reset().await.unwrap(),
+        "the gate supports COM_RESET_CONNECTION"
+    );
+    let q: Option<String> = conn
+        .query_first("SELECT 1/3 FROM users WHERE user_id = 1")
+        .await
+        .unwrap();
+    assert_eq!(q.as_deref(), Some("0.3333"));
+    let gone: Option<String> = conn
+        .query_first("SELECT name FROM users WHERE user_id = 103")
+        .await
+        .unwrap();
+    assert_eq!(gone, None, "the reset rolled back the open transaction");
+
     drop(conn);
     pool.disconnect().await.unwrap();
     c.shutdown().await;

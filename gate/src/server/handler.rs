@@ -19,6 +19,7 @@ use topo::vschema::SrvVSchema;
 
 use super::auth_error::{AuthFailure, RewriteAuthError};
 use super::params::{interpolate, param_value, placeholders};
+use super::reset::{ResetFlag, WatchResets};
 use super::write::{status, write_error, write_result};
 use super::Gate;
 use crate::exec::{ExecError, ResultSet};
@@ -32,6 +33,8 @@ pub async fn run(gate: Arc<Gate>, sock: TcpStream, id: u32) -> io::Result<()> {
         .map(|a| a.ip().to_string())
         .unwrap_or_else(|_| "unknown".into());
     let (r, w) = sock.into_split();
+    let resets = ResetFlag::default();
+    let r = WatchResets::new(r, resets.clone());
     let failure = AuthFailure::default();
     let w = RewriteAuthError::new(w, failure.clone());
     let handler = Handler {
@@ -39,6 +42,7 @@ pub async fn run(gate: Arc<Gate>, sock: TcpStream, id: u32) -> io::Result<()> {
         session: Session::new(String::new(), id),
         salt: new_salt(),
         failure,
+        resets,
         host,
         user: Mutex::new(None),
         stmts: HashMap::new(),
@@ -75,6 +79,7 @@ struct Handler {
     session: Session,
     salt: [u8; 20],
     failure: AuthFailure,
+    resets: ResetFlag,
     host: String,
     /// Set by `authenticate` (which only gets `&self`).
     user: Mutex<Option<String>>,
@@ -83,6 +88,22 @@ struct Handler {
 }
 
 impl Handler {
+    /// Before each command: apply a COM_RESET_CONNECTION the client sent
+    /// (MySQL semantics: roll back, forget variables and prepared
+    /// statements, keep the user and the current database).
+    async fn apply_reset(&mut self) {
+        if !self.resets.take() {
+            return;
+        }
+        let gate = self.gate.clone();
+        gate.executor.rollback(&mut self.session).await;
+        let mut fresh = Session::new(self.session.user.clone(), self.session.connection_id);
+        fresh.keyspace = self.session.keyspace.take();
+        fresh.tablet_type = self.session.tablet_type;
+        self.session = fresh;
+        self.stmts.clear();
+    }
+
     fn sync_user(&mut self) {
         if self.session.user.is_empty() {
             if let Ok(Some(u)) = self.user.lock().map(|u| u.clone()) {
@@ -97,6 +118,7 @@ impl Handler {
 
     /// Runs one statement; returns the metrics label and the outcome.
     async fn run_sql(&mut self, sql: &str) -> (String, Result<ResultSet, ExecError>) {
+        self.apply_reset().await;
         self.sync_user();
         let gate = self.gate.clone();
         let ex = &gate.executor;
@@ -384,6 +406,7 @@ impl<W: AsyncWrite + Send + Unpin> AsyncMysqlShim<W> for Handler {
         query: &'a str,
         info: StatementMetaWriter<'a, W>,
     ) -> io::Result<()> {
+        self.apply_reset().await;
         if let Err(e) = Parser::parse_sql(&MySqlDialect {}, &query.replace('?', "NULL")) {
             return info
                 .error(
@@ -422,6 +445,7 @@ impl<W: AsyncWrite + Send + Unpin> AsyncMysqlShim<W> for Handler {
         results: QueryResultWriter<'a, W>,
     ) -> io::Result<()> {
         let started = Instant::now();
+        self.apply_reset().await;
         let Some(sql) = self.stmts.get(&id).map(|p| p.sql.clone()) else {
             return write_error(
                 results,
@@ -465,6 +489,7 @@ impl<W: AsyncWrite + Send + Unpin> AsyncMysqlShim<W> for Handler {
     }
 
     async fn on_init<'a>(&'a mut self, db: &'a str, w: InitWriter<'a, W>) -> io::Result<()> {
+        self.apply_reset().await;
         self.sync_user();
         match self.use_target(db) {
             Ok(()) => w.ok().await,

@@ -5,6 +5,7 @@ mod auth_error;
 mod handler;
 pub mod launch;
 pub mod params;
+mod reset;
 mod write;
 
 use std::sync::atomic::{AtomicU32, Ordering};
