@@ -50,13 +50,16 @@ pub async fn run(etcdctl: &Path, endpoints: &[String], load: &str) -> anyhow::Re
 fn verdict_lines(text: &str) -> Vec<String> {
     text.split(['\n', '\r'])
         .map(str::trim)
-        .filter(|l| {
-            l.starts_with("PASS")
-                || l.starts_with("FAIL")
-                || l.contains("Error")
-                || l.contains("error")
+        .filter_map(|l| {
+            // A verdict may share a line with the progress bar.
+            if let Some(i) = l.find("PASS:").or_else(|| l.find("FAIL:")) {
+                return Some(l[i..].to_string());
+            }
+            if l.ends_with("PASS") || l.ends_with("FAIL") {
+                return l.rsplit(' ').next().map(str::to_string);
+            }
+            l.starts_with("Error").then(|| l.to_string())
         })
-        .map(str::to_string)
         .collect()
 }
 
@@ -66,14 +69,15 @@ mod tests {
 
     #[test]
     fn keeps_only_verdicts() {
-        let out = " 60 / 60 Boooooo! 100.00% 1m0s\rPASS: Throughput is 151 writes/s\nPASS: Slowest request took 0.05s\nFAIL: Stddev is 0.2s\nFAIL\n";
+        let out = " 60 / 60 Booo! 100.00% 1m0sFAIL: Slowest request took too long: 0.6s\rPASS: Throughput is 151 writes/s\n{\"level\":\"warn\"}\nFAIL: Stddev is 0.2s\nFAIL\nError: rpc error\n";
         assert_eq!(
             verdict_lines(out),
             vec![
+                "FAIL: Slowest request took too long: 0.6s",
                 "PASS: Throughput is 151 writes/s",
-                "PASS: Slowest request took 0.05s",
                 "FAIL: Stddev is 0.2s",
-                "FAIL"
+                "FAIL",
+                "Error: rpc error"
             ]
         );
     }

@@ -103,7 +103,11 @@ fn transfer(c: &ClusterReport) -> String {
                 }
                 parts.push(p);
             }
-            Ok(t) => parts.push(format!("MoveLeader failed: {}", short(&t.outcome))),
+            Ok(t) if t.outcome.to_lowercase().contains("not supported") => parts.push(format!(
+                "**not supported** (MoveLeader: {})",
+                short(message(&t.outcome))
+            )),
+            Ok(t) => parts.push(format!("MoveLeader failed: {}", short(message(&t.outcome)))),
             Err(e) => parts.push(format!("error: {}", short(e))),
         }
     }
@@ -112,6 +116,13 @@ fn transfer(c: &ClusterReport) -> String {
     } else {
         parts.join("; ")
     }
+}
+
+/// The server's message out of etcd-client's error text.
+fn message(e: &str) -> &str {
+    e.split_once("message: ")
+        .map_or(e, |(_, m)| m.split(", details").next().unwrap_or(m))
+        .trim_matches('"')
 }
 
 fn baseline(c: &ClusterReport) -> String {
