@@ -23,6 +23,8 @@ enum Command {
     Ctl(cmd::ctl::Args),
     /// Run a gate: the MySQL front door routing queries to tablets.
     Gate(cmd::gate::Args),
+    /// Run a tablet: one MariaDB instance, registered in the topology.
+    Tablet(cmd::tablet::Args),
 }
 
 fn init_logging(format: &str) {
@@ -51,6 +53,7 @@ fn main() -> std::process::ExitCode {
             Command::Control(args) => cmd::control::run(args).await,
             Command::Ctl(args) => cmd::ctl::run(args).await,
             Command::Gate(args) => cmd::gate::run(args).await,
+            Command::Tablet(args) => cmd::tablet::run(args).await,
         }
     });
     match res {

@@ -1,3 +1,4 @@
 pub mod control;
 pub mod ctl;
 pub mod gate;
+pub mod tablet;

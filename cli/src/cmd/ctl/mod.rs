@@ -20,6 +20,7 @@ mod members;
 mod shard;
 mod srv;
 mod tablet;
+mod tablet_ops;
 mod vschema;
 
 #[derive(clap::Args)]
@@ -49,13 +50,13 @@ enum Noun {
     Keyspace(keyspace::Cmd),
     /// Shards of a keyspace.
     #[command(subcommand)]
-    Shard(shard::Cmd),
+    Shard(tablet_ops::ShardCmd),
     /// A keyspace's VSchema (Vitess JSON).
     #[command(subcommand)]
     Vschema(vschema::Cmd),
     /// Registered tablets.
     #[command(subcommand)]
-    Tablet(tablet::Cmd),
+    Tablet(tablet_ops::TabletCmd),
     /// The serving graph (SrvKeyspace, SrvVSchema) the gates route by.
     #[command(subcommand)]
     Srv(srv::Cmd),
@@ -100,9 +101,9 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     match args.command {
         Noun::Cell(cmd) => cell::run(&ctx, cmd).await,
         Noun::Keyspace(cmd) => keyspace::run(&ctx, cmd).await,
-        Noun::Shard(cmd) => shard::run(&ctx, cmd).await,
+        Noun::Shard(cmd) => tablet_ops::run_shard(&ctx, cmd).await,
         Noun::Vschema(cmd) => vschema::run(&ctx, cmd).await,
-        Noun::Tablet(cmd) => tablet::run(&ctx, cmd).await,
+        Noun::Tablet(cmd) => tablet_ops::run_tablet(&ctx, cmd).await,
         Noun::Srv(cmd) => srv::run(&ctx, cmd).await,
         Noun::Members(cmd) => members::run(&ctx, cmd).await,
         Noun::Lock(cmd) => lock::run(&ctx, cmd).await,

@@ -1,0 +1,294 @@
+//! `vitrail tablet` and the tablet-facing `vitrail ctl` commands end to end:
+//! real `vitrail control`, real `vitrail tablet` processes with mariadbd,
+//! `ctl shard init-primary`, `ctl tablet status|execute|set-readonly`, and a
+//! clean SIGTERM stop that removes the alive key at once.
+
+mod support;
+
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use support::{eventually, free_port, ProcCluster};
+use topo::layout::Layout;
+use topo::records::TabletAlias;
+
+fn ctl(endpoints: &str, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_vitrail"))
+        .arg("ctl")
+        .args(["--control", endpoints])
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn ctl_ok(endpoints: &str, args: &[&str]) -> String {
+    let out = ctl(endpoints, args);
+    assert!(
+        out.status.success(),
+        "ctl {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+fn ctl_json(endpoints: &str, args: &[&str]) -> serde_json::Value {
+    let mut with = vec!["--json"];
+    with.extend_from_slice(args);
+    serde_json::from_str(&ctl_ok(endpoints, &with)).unwrap()
+}
+
+struct TabletProc {
+    child: Child,
+    log: std::path::PathBuf,
+}
+
+impl TabletProc {
+    fn spawn(endpoints: &str, uid: u32, root: &Path) -> TabletProc {
+        let log = root.join(format!("tablet-{uid}.log"));
+        let file = std::fs::File::create(&log).unwrap();
+        let child = Command::new(env!("CARGO_BIN_EXE_vitrail"))
+            .arg("tablet")
+            .args(["--control", endpoints, "--cell", "zone1"])
+            .args(["--uid", &uid.to_string()])
+            .args([
+                "--keyspace",
+                "commerce",
+                "--shard",
+                "0",
+                "--type",
+                "replica",
+            ])
+            .arg("--root")
+            .arg(root)
+            .args(["--grpc-addr", &format!("127.0.0.1:{}", free_port())])
+            .args(["--mysql-port", &free_port().to_string()])
+            .stdin(Stdio::null())
+            .stdout(file.try_clone().unwrap())
+            .stderr(file)
+            .spawn()
+            .unwrap();
+        TabletProc { child, log }
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// SIGTERM, then wait (bounded) for a clean exit.
+    fn stop(&mut self) {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                assert!(status.success(), "tablet exited {status}: {}", self.log());
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "tablet did not stop: {}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for TabletProc {
+    fn drop(&mut self) {
+        if self.child.try_wait().ok().flatten().is_none() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+fn alive(endpoints: &str, uid: u32) -> bool {
+    let key = Layout::default().alive(&TabletAlias::new("zone1", uid));
+    !support::ok(endpoints, &["get", &key, "--keys-only"])
+        .trim()
+        .is_empty()
+}
+
+#[test]
+fn tablet_processes_init_primary_and_ctl_tablet_ops() {
+    let cluster = ProcCluster::start(1);
+    let ep = cluster.endpoints();
+    let root = tempfile::tempdir().unwrap();
+    ctl_ok(&ep, &["cell", "create", "zone1"]);
+    ctl_ok(
+        &ep,
+        &[
+            "keyspace",
+            "create",
+            "commerce",
+            "--shards",
+            "1",
+            "--durability",
+            "semi_sync",
+        ],
+    );
+
+    let mut tablets = [
+        TabletProc::spawn(&ep, 201, root.path()),
+        TabletProc::spawn(&ep, 202, root.path()),
+    ];
+    eventually(Duration::from_secs(120), "both tablets alive", || {
+        for t in tablets.iter_mut() {
+            if let Some(status) = t.child.try_wait().unwrap() {
+                panic!("tablet exited early ({status}): {}", t.log());
+            }
+        }
+        (alive(&ep, 201) && alive(&ep, 202)).then_some(())
+    });
+    let list = ctl_json(&ep, &["tablet", "list"]);
+    let types: Vec<&str> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["type"].as_str().unwrap())
+        .collect();
+    assert_eq!(types, ["replica", "replica"]);
+
+    // Bad requests fail cleanly.
+    let out = ctl(
+        &ep,
+        &[
+            "shard",
+            "init-primary",
+            "commerce/0",
+            "--primary",
+            "zone1-999",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not registered"));
+
+    let out = ctl_ok(
+        &ep,
+        &[
+            "shard",
+            "init-primary",
+            "commerce/0",
+            "--primary",
+            "zone1-201",
+        ],
+    );
+    assert!(out.contains("term 1"), "{out}");
+    assert!(out.contains("semi-sync on"), "{out}");
+    let shard = ctl_json(&ep, &["shard", "get", "commerce/0"]);
+    assert!(shard.to_string().contains("zone1-0000000201"), "{shard}");
+
+    let status = ctl_json(&ep, &["tablet", "status", "zone1-201"]);
+    assert_eq!(status["type"], "primary");
+    eventually(
+        Duration::from_secs(10),
+        "the primary to report writable",
+        || (ctl_json(&ep, &["tablet", "status", "zone1-201"])["read_only"] == false).then_some(()),
+    );
+    let status = ctl_json(&ep, &["tablet", "status", "zone1-202"]);
+    assert_eq!(status["type"], "replica");
+    assert_eq!(status["replication"]["io_running"], true);
+    assert!(ctl_ok(&ep, &["tablet", "status", "zone1-202"]).contains("replicating from"));
+
+    ctl_ok(
+        &ep,
+        &["tablet", "execute", "zone1-201", "CREATE DATABASE app"],
+    );
+    ctl_ok(
+        &ep,
+        &[
+            "tablet",
+            "execute",
+            "zone1-201",
+            "CREATE TABLE app.t (id INT PRIMARY KEY)",
+        ],
+    );
+    let out = ctl_ok(
+        &ep,
+        &[
+            "tablet",
+            "execute",
+            "zone1-201",
+            "INSERT INTO app.t VALUES (1)",
+        ],
+    );
+    assert!(out.contains("1 row(s) affected"), "{out}");
+    eventually(Duration::from_secs(30), "the row on the replica", || {
+        let out = ctl(
+            &ep,
+            &[
+                "--json",
+                "tablet",
+                "execute",
+                "zone1-202",
+                "SELECT id FROM app.t",
+            ],
+        );
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).ok()?;
+        (v["rows"] == serde_json::json!([["1"]])).then_some(())
+    });
+    // Replicas refuse writes.
+    let out = ctl(
+        &ep,
+        &[
+            "tablet",
+            "execute",
+            "zone1-202",
+            "INSERT INTO app.t VALUES (2)",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(1));
+
+    // set-readonly makes the primary refuse writes; --off undoes it.
+    ctl_ok(&ep, &["tablet", "set-readonly", "zone1-201"]);
+    // Health probes MariaDB periodically: the status catches up.
+    eventually(
+        Duration::from_secs(10),
+        "status to report read_only",
+        || (ctl_json(&ep, &["tablet", "status", "zone1-201"])["read_only"] == true).then_some(()),
+    );
+    let out = ctl(
+        &ep,
+        &[
+            "tablet",
+            "execute",
+            "zone1-201",
+            "INSERT INTO app.t VALUES (3)",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("read-only")
+            || String::from_utf8_lossy(&out.stderr).contains("read_only"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    ctl_ok(&ep, &["tablet", "set-readonly", "zone1-201", "--off"]);
+    ctl_ok(
+        &ep,
+        &[
+            "tablet",
+            "execute",
+            "zone1-201",
+            "INSERT INTO app.t VALUES (3)",
+        ],
+    );
+
+    // A clean stop removes the alive key at once and keeps the record.
+    for (t, uid) in tablets.iter_mut().zip([201, 202]) {
+        t.stop();
+        assert!(
+            !alive(&ep, uid),
+            "alive key of stopped tablet {uid} remains"
+        );
+    }
+    assert_eq!(
+        ctl_json(&ep, &["tablet", "list"]).as_array().unwrap().len(),
+        2
+    );
+}
