@@ -67,6 +67,39 @@ async fn writes_wait_for_a_primary_then_replay() {
         .await
         .unwrap();
     assert_eq!(name.as_deref(), Some("buffered"));
+
+    // A transaction over both shards whose second commit fails: the first
+    // shard's commit stands and the client is told exactly that.
+    let ids: Vec<u64> = (2..100).collect();
+    let a = *ids.iter().find(|i| shard_of(**i) == "-80").unwrap();
+    let b = *ids.iter().find(|i| shard_of(**i) == "80-").unwrap();
+    conn.query_drop("BEGIN").await.unwrap();
+    conn.query_drop(format!(
+        "INSERT INTO users (user_id, name) VALUES ({a}, 'a'), ({b}, 'b')"
+    ))
+    .await
+    .unwrap();
+    // The 80- tablet loses its open transactions (as on a restart).
+    c.tablet("80-").tablet.query.close().await;
+    let e = conn.query_drop("COMMIT").await.unwrap_err();
+    match e {
+        mysql_async::Error::Server(s) => {
+            assert_eq!(s.code, 1180, "{}", s.message);
+            assert!(
+                s.message.contains("commerce/80-") && s.message.contains("commerce/-80 committed"),
+                "{}",
+                s.message
+            );
+        }
+        other => panic!("expected a server error, got {other}"),
+    }
+    let on_a = c
+        .tablet("-80")
+        .query(&format!(
+            "SELECT name FROM commerce.users WHERE user_id = {a}"
+        ))
+        .await;
+    assert_eq!(on_a, vec![vec!["a".to_string()]]);
     drop(conn);
     pool.disconnect().await.unwrap();
     c.shutdown().await;
