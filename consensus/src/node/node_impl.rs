@@ -144,7 +144,9 @@ impl Node {
             election_timeout_min: cfg.election_timeout_ms,
             election_timeout_max: cfg.election_timeout_ms * 2,
             install_snapshot_timeout: 2000,
-            max_payload_entries: 256,
+            // One entry can carry thousands of batched commands: keep
+            // replication messages (and the memory behind them) small.
+            max_payload_entries: 32,
             snapshot_policy: SnapshotPolicy::LogsSinceLast(cfg.snapshot_entries),
             max_in_snapshot_log_to_keep: 1000,
             snapshot_max_chunk_size: 1 << 20,
@@ -361,7 +363,9 @@ impl Node {
                 let addr = self.peer_addr_of(leader).ok_or_else(|| unavailable("leader address unknown"))?;
                 self.metrics.forwarded.fetch_add(1, Ordering::Relaxed);
                 let req = ForwardRequest::Write(cmds.clone());
-                match forward(&self.channels, &self.filter, self.id, leader, &addr, &req, Duration::from_secs(10)).await {
+                // Generous: one forwarded DeleteRange can remove a whole key
+                // space, and its outcome is unknown if we give up early.
+                match forward(&self.channels, &self.filter, self.id, leader, &addr, &req, Duration::from_secs(60)).await {
                     Ok(ForwardResponse::Write(results)) => return Ok(results),
                     Ok(other) => return Err(NodeError::Internal(format!("unexpected forward response {other:?}"))),
                     Err(NodeError::Unavailable(m)) if m.ends_with(NOT_LEADER) => "forwarded to a former leader",
