@@ -25,6 +25,8 @@ enum Command {
     Gate(cmd::gate::Args),
     /// Run a tablet: one MariaDB instance, registered in the topology.
     Tablet(cmd::tablet::Args),
+    /// A whole local cluster in one process: control plane, tablets, gate.
+    Up(cmd::up::Args),
 }
 
 fn init_logging(format: &str) {
@@ -54,6 +56,7 @@ fn main() -> std::process::ExitCode {
             Command::Ctl(args) => cmd::ctl::run(args).await,
             Command::Gate(args) => cmd::gate::run(args).await,
             Command::Tablet(args) => cmd::tablet::run(args).await,
+            Command::Up(args) => cmd::up::run(args).await,
         }
     });
     match res {
