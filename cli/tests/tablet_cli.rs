@@ -292,3 +292,169 @@ fn tablet_processes_init_primary_and_ctl_tablet_ops() {
         2
     );
 }
+
+/// A `vitrail up` process whose stdout is collected as it runs.
+struct Up {
+    child: Child,
+    stdout: std::sync::Arc<std::sync::Mutex<String>>,
+    log: std::path::PathBuf,
+}
+
+impl Up {
+    fn spawn(args: &[String], log: &Path) -> Up {
+        use std::io::BufRead;
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(log)
+            .unwrap();
+        let mut child = Command::new(env!("CARGO_BIN_EXE_vitrail"))
+            .arg("up")
+            .args(args)
+            .env("VITRAIL_LOG", "warn")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(file)
+            .spawn()
+            .unwrap();
+        let out = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        let pipe = child.stdout.take().unwrap();
+        let sink = out.clone();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(pipe).lines() {
+                let Ok(line) = line else { break };
+                let mut s = sink.lock().unwrap();
+                s.push_str(&line);
+                s.push('\n');
+            }
+        });
+        Up {
+            child,
+            stdout: out,
+            log: log.to_path_buf(),
+        }
+    }
+
+    fn output(&self) -> String {
+        format!(
+            "stdout:\n{}\nstderr:\n{}",
+            self.stdout.lock().unwrap(),
+            std::fs::read_to_string(&self.log).unwrap_or_default()
+        )
+    }
+
+    fn wait_up(&mut self) -> String {
+        eventually(Duration::from_secs(180), "vitrail up to be ready", || {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                panic!("vitrail up exited early ({status}): {}", self.output());
+            }
+            let s = self.stdout.lock().unwrap().clone();
+            s.contains("vitrail is up").then_some(s)
+        })
+    }
+
+    /// Ctrl-C, then a clean exit.
+    fn interrupt(&mut self) {
+        let status = Command::new("kill")
+            .args(["-INT", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let deadline = Instant::now() + Duration::from_secs(90);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                assert!(
+                    status.success(),
+                    "vitrail up exited {status}: {}",
+                    self.output()
+                );
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "vitrail up did not stop: {}",
+                self.output()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Up {
+    fn drop(&mut self) {
+        if self.child.try_wait().ok().flatten().is_none() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+fn gate_sql(port: u16, sql: &str) -> String {
+    let out = Command::new("mariadb")
+        .args(["--protocol=TCP", "-h", "127.0.0.1", "-P", &port.to_string()])
+        .args(["-u", "root", "--batch", "-N", "commerce", "-e", sql])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{sql}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn vitrail_up_serves_and_restarts_from_its_data() {
+    let dir = tempfile::tempdir().unwrap();
+    let gate_port = free_port();
+    let args: Vec<String> = [
+        "--dir".to_string(),
+        dir.path().join("data").display().to_string(),
+        "--shards".into(),
+        "2".into(),
+        "--replicas".into(),
+        "1".into(),
+        "--mysql-addr".into(),
+        format!("127.0.0.1:{gate_port}"),
+        "--control-port".into(),
+        free_port().to_string(),
+        "--grpc-port-base".into(),
+        (free_port() - 101).to_string(),
+        "--mysql-port-base".into(),
+        (free_port() - 101).to_string(),
+    ]
+    .to_vec();
+    let log = dir.path().join("up.log");
+
+    let mut up = Up::spawn(&args, &log);
+    let out = up.wait_up();
+    assert!(out.contains("created keyspace commerce"), "{out}");
+    assert!(
+        out.contains(&format!("mysql -h 127.0.0.1 -P {gate_port} -u root")),
+        "{out}"
+    );
+    gate_sql(
+        gate_port,
+        "INSERT INTO users (user_id, name) VALUES (1, 'ann'), (2, 'bob'), (3, 'cy'), (4, 'dee')",
+    );
+    assert_eq!(gate_sql(gate_port, "SELECT COUNT(*) FROM users"), "4\n");
+    up.interrupt();
+
+    // Same directory: nothing re-initialised, the rows are still there and
+    // the primaries take writes again.
+    let mut up = Up::spawn(&args, &log);
+    let out = up.wait_up();
+    assert!(out.contains("reusing"), "{out}");
+    assert!(!out.contains("created keyspace"), "{out}");
+    assert!(!out.contains("schema applied"), "{out}");
+    assert_eq!(gate_sql(gate_port, "SELECT COUNT(*) FROM users"), "4\n");
+    gate_sql(
+        gate_port,
+        "INSERT INTO users (user_id, name) VALUES (5, 'eve')",
+    );
+    assert_eq!(
+        gate_sql(gate_port, "SELECT name FROM users WHERE user_id = 5"),
+        "eve\n"
+    );
+    up.interrupt();
+}

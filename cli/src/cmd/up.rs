@@ -10,9 +10,10 @@
 //! Ctrl-C (or SIGTERM) stops the gate, the tablets (alive keys revoked,
 //! mariadbd shut down cleanly) and the control plane.
 //!
-//! Ports: control `2379/2380` (+100 per extra member), tablet `uid` serves
-//! gRPC on `16000 + uid` and MariaDB on `17000 + uid`, where shard `i`
-//! (0-based) has uids `100·(i+1) + 1 …`, the first one its primary.
+//! Ports (defaults, each has a flag): control `2379/2380` (+100 per extra
+//! member), tablet `uid` serves gRPC on `16000 + uid` and MariaDB on
+//! `17000 + uid`, where shard `i` (0-based) has uids `100·(i+1) + 1 …`, the
+//! first one its primary.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -86,6 +87,16 @@ pub struct Args {
     /// host:port for MySQL clients.
     #[arg(long, default_value = "127.0.0.1:15306")]
     mysql_addr: String,
+    /// Client port of the first control-plane member (its peer port is the
+    /// next one; further members add 100).
+    #[arg(long, default_value_t = 2379)]
+    control_port: u16,
+    /// Tablet `uid` serves gRPC on this + uid.
+    #[arg(long, default_value_t = 16000)]
+    grpc_port_base: u16,
+    /// Tablet `uid` runs MariaDB on this + uid.
+    #[arg(long, default_value_t = 17000)]
+    mysql_port_base: u16,
 }
 
 fn say(msg: impl AsRef<str>) {
@@ -107,13 +118,17 @@ fn shard_uids(index: usize, replicas: u32) -> Vec<u32> {
     (1..=replicas + 1).map(|i| base + i).collect()
 }
 
-async fn start_control(dir: &Path, nodes: usize) -> anyhow::Result<(Vec<Server>, Vec<String>)> {
+async fn start_control(
+    dir: &Path,
+    nodes: usize,
+    first_port: u16,
+) -> anyhow::Result<(Vec<Server>, Vec<String>)> {
     if nodes != 1 && nodes != 3 {
         bail!("--control-nodes must be 1 or 3");
     }
     let members: Vec<(String, String, String)> = (0..nodes)
         .map(|i| {
-            let port = 2379 + 100 * i as u16;
+            let port = first_port.saturating_add(100 * i as u16);
             (
                 format!("n{}", i + 1),
                 format!("127.0.0.1:{port}"),
@@ -205,7 +220,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         "starting {} control-plane member(s)",
         args.control_nodes
     ));
-    let (servers, endpoints) = start_control(&dir, args.control_nodes).await?;
+    let (servers, endpoints) = start_control(&dir, args.control_nodes, args.control_port).await?;
     let kv = EtcdKv::connect(&endpoints).await?;
     let kv: Arc<dyn Kv> = Arc::new(kv);
     let topo = Topo::new(kv.clone());
@@ -276,8 +291,12 @@ async fn run_cluster(
     let mut starts = Vec::new();
     for (i, shard) in shards.iter().enumerate() {
         for uid in shard_uids(i, args.replicas) {
-            let grpc_port = u16::try_from(16000 + uid).context("uid too large for a port")?;
-            let mysql_port = u16::try_from(17000 + uid).context("uid too large for a port")?;
+            let port = |base: u16| {
+                u16::try_from(u32::from(base) + uid)
+                    .with_context(|| format!("port base {base} + uid {uid} is not a port"))
+            };
+            let grpc_port = port(args.grpc_port_base)?;
+            let mysql_port = port(args.mysql_port_base)?;
             let cfg = AgentConfig::new(
                 endpoints.to_vec(),
                 CELL,
