@@ -10,7 +10,14 @@ use support::{shard_of, Cluster, SHARDS};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn routes_and_merges_across_two_shards() {
-    let c = Cluster::start().await;
+    // Tablets answer Execute with at most 8 rows: bigger plain reads must
+    // be streamed by the gate (StreamExecute has no row limit).
+    let c = Cluster::start_with(tablet::query::QueryConfig {
+        max_rows: 8,
+        stream_chunk_rows: 3,
+        ..Default::default()
+    })
+    .await;
     let use_ks = |sql: &str| c.sql(&format!("USE commerce; {sql}"));
 
     use_ks(
@@ -42,6 +49,13 @@ async fn routes_and_merges_across_two_shards() {
         per_shard += n;
     }
     assert_eq!(per_shard, 20);
+
+    // Plain scatter read bigger than one Execute may return: streamed,
+    // shard after shard, in chunks.
+    let all = use_ks("SELECT user_id FROM users");
+    let mut ids: Vec<u64> = all.lines().map(|l| l.parse().unwrap()).collect();
+    ids.sort();
+    assert_eq!(ids, (1..=20).collect::<Vec<u64>>());
 
     // Point select: one shard; the row is there and not on the other.
     assert_eq!(

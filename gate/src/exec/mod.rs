@@ -84,12 +84,7 @@ impl Executor {
                  add a condition on the sharding key or run it with autocommit",
             ));
         }
-        let db = database_for(&plan.keyspace);
-        let sqls: Vec<(String, String)> = plan
-            .queries
-            .iter()
-            .map(|q| (q.shard.clone(), session.apply_vars(&qualify(&q.sql, db))))
-            .collect();
+        let sqls = self.shard_sql(session, plan);
         let results = if in_tx {
             session.in_transaction = true;
             let mut out = Vec::with_capacity(sqls.len());
@@ -112,6 +107,48 @@ impl Executor {
             session.last_insert_id = out.insert_id;
         }
         Ok(out)
+    }
+
+    /// Whether `plan`'s rows can be streamed to the client as they come
+    /// (no merge, no transaction): such reads use StreamExecute, which has
+    /// no row limit, instead of Execute.
+    pub fn streamable(&self, session: &Session, plan: &Plan) -> bool {
+        plan.statement == StatementKind::Select
+            && plan.merge.is_none()
+            && !(session.wants_transaction() && plan.tablet_type == TabletType::Primary)
+    }
+
+    /// The per-shard SQL of `plan`, as sent to tablets.
+    pub fn shard_sql(&self, session: &Session, plan: &Plan) -> Vec<(String, String)> {
+        let db = database_for(&plan.keyspace);
+        plan.queries
+            .iter()
+            .map(|q| (q.shard.clone(), session.apply_vars(&qualify(&q.sql, db))))
+            .collect()
+    }
+
+    /// Opens a StreamExecute of `sql` on `keyspace/shard` (waiting for a
+    /// primary like any read). The first message carries the fields.
+    pub async fn open_stream(
+        &self,
+        keyspace: &str,
+        shard: &str,
+        tablet_type: TabletType,
+        sql: &str,
+    ) -> Result<(String, tonic::Streaming<pb::StreamExecuteResponse>), ExecError> {
+        let (target, stream) = self
+            .with_primary(keyspace, shard, tablet_type, true, |_, mut c| {
+                let req = pb::StreamExecuteRequest {
+                    query: Some(pb::BoundQuery {
+                        sql: sql.to_string(),
+                        bind_variables: Default::default(),
+                    }),
+                    options: None,
+                };
+                async move { c.stream_execute(req).await.map(|r| r.into_inner()) }
+            })
+            .await?;
+        Ok((target.alias.to_string(), stream))
     }
 
     /// Runs `sql` on the first shard of `keyspace` (SHOW CREATE TABLE…).

@@ -38,7 +38,7 @@ impl Col {
         }
     }
 
-    fn from_pb(f: &pb::Field) -> Col {
+    pub fn from_pb(f: &pb::Field) -> Col {
         Col {
             name: f.name.clone(),
             table: f.table.clone(),

@@ -20,10 +20,11 @@ use topo::vschema::SrvVSchema;
 use super::auth_error::{AuthFailure, RewriteAuthError};
 use super::params::{interpolate, param_value, placeholders};
 use super::reset::{ResetFlag, WatchResets};
+use super::stream::stream_plan;
 use super::write::{status, write_error, write_result};
 use super::Gate;
 use crate::exec::{ExecError, ResultSet};
-use crate::planner::{self, PlanContext};
+use crate::planner::{self, Plan, PlanContext};
 use crate::session::{Session, SetOutcome};
 use crate::special::{self, Command};
 
@@ -74,6 +75,13 @@ struct Prepared {
 
 const NO_COLUMNS: &[Column] = &[];
 
+/// What a statement turned into: a finished result, or a plan whose rows
+/// are streamed straight to the client.
+enum Outcome {
+    Done(Result<ResultSet, ExecError>),
+    Stream(Box<Plan>),
+}
+
 struct Handler {
     gate: Arc<Gate>,
     session: Session,
@@ -117,7 +125,7 @@ impl Handler {
     }
 
     /// Runs one statement; returns the metrics label and the outcome.
-    async fn run_sql(&mut self, sql: &str) -> (String, Result<ResultSet, ExecError>) {
+    async fn run_sql(&mut self, sql: &str) -> (String, Outcome) {
         self.apply_reset().await;
         self.sync_user();
         let gate = self.gate.clone();
@@ -194,10 +202,24 @@ impl Handler {
             Command::CreateDatabase(name) => self.create_database(&name),
             Command::DropDatabase(name) => self.drop_database(&name),
         };
-        (label, res)
+        (label, Outcome::Done(res))
     }
 
-    async fn plan_and_run(&mut self, sql: &str) -> (String, Result<ResultSet, ExecError>) {
+    async fn plan_and_run(&mut self, sql: &str) -> (String, Outcome) {
+        let (label, res) = self.plan_only(sql);
+        let plan = match res {
+            Ok(p) => p,
+            Err(e) => return (label, Outcome::Done(Err(e))),
+        };
+        let gate = self.gate.clone();
+        if gate.executor.streamable(&self.session, &plan) {
+            return (label, Outcome::Stream(Box::new(plan)));
+        }
+        let res = gate.executor.run_plan(&mut self.session, &plan).await;
+        (label, Outcome::Done(res))
+    }
+
+    fn plan_only(&mut self, sql: &str) -> (String, Result<Plan, ExecError>) {
         let stmt = match Parser::parse_sql(&MySqlDialect {}, sql) {
             Ok(mut v) if v.len() == 1 => v.remove(0),
             Ok(v) if v.is_empty() => {
@@ -232,13 +254,37 @@ impl Handler {
             tablet_type: self.session.tablet_type,
             bind_values: &[],
         };
-        let plan = match planner::plan(&stmt, sql, &ctx) {
-            Ok(p) => p,
-            Err(e) => return ("Invalid".into(), Err(e.into())),
-        };
-        let label = plan.route.as_str().to_string();
-        let res = gate.executor.run_plan(&mut self.session, &plan).await;
-        (label, res)
+        match planner::plan(&stmt, sql, &ctx) {
+            Ok(p) => (p.route.as_str().to_string(), Ok(p)),
+            Err(e) => ("Invalid".into(), Err(e.into())),
+        }
+    }
+
+    /// Writes what a statement produced; returns (rows, affected) or the
+    /// statement's error for logging.
+    async fn respond<W: AsyncWrite + Send + Unpin>(
+        &mut self,
+        out: Outcome,
+        w: QueryResultWriter<'_, W>,
+        binary: bool,
+    ) -> io::Result<Result<(usize, u64), ExecError>> {
+        let status = self.status();
+        match out {
+            Outcome::Done(Ok(rs)) => {
+                write_result(w, &rs, binary, status).await?;
+                Ok(Ok((rs.rows.len(), rs.rows_affected)))
+            }
+            Outcome::Done(Err(e)) => {
+                write_error(w, &e.to_mysql()).await?;
+                Ok(Err(e))
+            }
+            Outcome::Stream(plan) => {
+                let gate = self.gate.clone();
+                let r =
+                    stream_plan(&gate.executor, &self.session, &plan, w, binary, status).await?;
+                Ok(r.map(|n| (n, 0)))
+            }
+        }
     }
 
     fn keyspace_or(&self, ks: Option<String>) -> Result<String, ExecError> {
@@ -326,21 +372,21 @@ impl Handler {
         sql: &str,
         label: &str,
         started: Instant,
-        res: &Result<ResultSet, ExecError>,
+        res: &Result<(usize, u64), ExecError>,
     ) {
         let elapsed = started.elapsed();
         let code = res.as_ref().err().map(|e| e.to_mysql().code);
         self.gate.metrics.record(label, elapsed, code);
         if self.gate.query_log {
             match res {
-                Ok(rs) => tracing::info!(
+                Ok((rows, affected)) => tracing::info!(
                     target: "query_log",
                     connection = self.session.connection_id,
                     user = %self.session.user,
                     plan = label,
                     ms = elapsed.as_secs_f64() * 1000.0,
-                    rows = rs.rows.len(),
-                    affected = rs.rows_affected,
+                    rows,
+                    affected,
                     sql
                 ),
                 Err(e) => tracing::info!(
@@ -456,15 +502,16 @@ impl<W: AsyncWrite + Send + Unpin> AsyncMysqlShim<W> for Handler {
         };
         let values: Result<Vec<_>, String> = params.into_iter().map(|p| param_value(&p)).collect();
         let full = values.and_then(|v| interpolate(&sql, &v));
-        let (label, res) = match full {
+        let (label, out) = match full {
             Ok(full) => self.run_sql(&full).await,
-            Err(m) => ("Invalid".to_string(), Err(ExecError::mysql(1210, m))),
+            Err(m) => (
+                "Invalid".to_string(),
+                Outcome::Done(Err(ExecError::mysql(1210, m))),
+            ),
         };
+        let res = self.respond(out, results, true).await?;
         self.finish(&sql, &label, started, &res);
-        match res {
-            Ok(rs) => write_result(results, &rs, true, self.status()).await,
-            Err(e) => write_error(results, &e.to_mysql()).await,
-        }
+        Ok(())
     }
 
     async fn on_close<'a>(&'a mut self, stmt: u32)
@@ -480,12 +527,10 @@ impl<W: AsyncWrite + Send + Unpin> AsyncMysqlShim<W> for Handler {
         results: QueryResultWriter<'a, W>,
     ) -> io::Result<()> {
         let started = Instant::now();
-        let (label, res) = self.run_sql(query).await;
+        let (label, out) = self.run_sql(query).await;
+        let res = self.respond(out, results, false).await?;
         self.finish(query, &label, started, &res);
-        match res {
-            Ok(rs) => write_result(results, &rs, false, self.status()).await,
-            Err(e) => write_error(results, &e.to_mysql()).await,
-        }
+        Ok(())
     }
 
     async fn on_init<'a>(&'a mut self, db: &'a str, w: InitWriter<'a, W>) -> io::Result<()> {

@@ -6,6 +6,7 @@ mod handler;
 pub mod launch;
 pub mod params;
 mod reset;
+mod stream;
 mod write;
 
 use std::sync::atomic::{AtomicU32, Ordering};

@@ -9,21 +9,23 @@
 use std::io;
 
 use opensrv_mysql::{
-    Column, ColumnFlags, ColumnType, ErrorKind, OkResponse, QueryResultWriter, StatusFlags,
+    Column, ColumnFlags, ColumnType, ErrorKind, OkResponse, QueryResultWriter, RowWriter,
+    StatusFlags,
 };
 use tokio::io::AsyncWrite;
 
+use crate::exec::result::Cell;
 use crate::exec::{Col, MysqlErr, ResultSet};
 
 #[derive(Clone, Copy, PartialEq, Eq)]
-enum Kind {
+pub enum Kind {
     Signed,
     Unsigned,
     Double,
     Bytes,
 }
 
-fn kind(c: &Col) -> Kind {
+pub fn kind(c: &Col) -> Kind {
     match c.column_type {
         1 | 2 | 3 | 8 | 9 | 13 => {
             if c.is_unsigned() {
@@ -37,7 +39,7 @@ fn kind(c: &Col) -> Kind {
     }
 }
 
-fn column(c: &Col, binary: bool) -> Column {
+pub fn column(c: &Col, binary: bool) -> Column {
     let mut flags = ColumnFlags::from_bits_truncate(c.flags);
     flags.remove(ColumnFlags::NOT_NULL_FLAG);
     let coltype = if binary {
@@ -93,30 +95,36 @@ pub async fn write_result<W: AsyncWrite + Send + Unpin>(
     let kinds: Vec<Kind> = rs.columns.iter().map(kind).collect();
     let mut rw = w.start(&cols).await?;
     for row in &rs.rows {
-        for (i, cell) in row.iter().enumerate().take(cols.len()) {
-            let Some(bytes) = cell else {
-                rw.write_col(None::<&[u8]>)?;
-                continue;
-            };
-            if !binary {
-                rw.write_col(bytes.as_slice())?;
-                continue;
-            }
-            let text = std::str::from_utf8(bytes).unwrap_or("").trim();
-            match kinds[i] {
-                Kind::Signed => rw.write_col(text.parse::<i64>().unwrap_or(0))?,
-                Kind::Unsigned => rw.write_col(text.parse::<u64>().unwrap_or(0))?,
-                Kind::Double => rw.write_col(text.parse::<f64>().unwrap_or(0.0))?,
-                Kind::Bytes => rw.write_col(bytes.as_slice())?,
-            }
-        }
-        // Pad short rows so the packet matches the column count.
-        for _ in row.len()..cols.len() {
-            rw.write_col(None::<&[u8]>)?;
-        }
-        rw.end_row().await?;
+        write_row(&mut rw, &kinds, row, binary).await?;
     }
     rw.finish().await
+}
+
+/// One row; cells beyond the columns are dropped, missing ones are NULL.
+pub async fn write_row<W: AsyncWrite + Send + Unpin>(
+    rw: &mut RowWriter<'_, W>,
+    kinds: &[Kind],
+    row: &[Cell],
+    binary: bool,
+) -> io::Result<()> {
+    for (i, kind) in kinds.iter().enumerate() {
+        let Some(Some(bytes)) = row.get(i) else {
+            rw.write_col(None::<&[u8]>)?;
+            continue;
+        };
+        if !binary {
+            rw.write_col(bytes.as_slice())?;
+            continue;
+        }
+        let text = std::str::from_utf8(bytes).unwrap_or("").trim();
+        match kind {
+            Kind::Signed => rw.write_col(text.parse::<i64>().unwrap_or(0))?,
+            Kind::Unsigned => rw.write_col(text.parse::<u64>().unwrap_or(0))?,
+            Kind::Double => rw.write_col(text.parse::<f64>().unwrap_or(0.0))?,
+            Kind::Bytes => rw.write_col(bytes.as_slice())?,
+        }
+    }
+    rw.end_row().await
 }
 
 pub async fn write_error<W: AsyncWrite + Send + Unpin>(

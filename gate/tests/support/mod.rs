@@ -88,6 +88,11 @@ pub struct Cluster {
 
 impl Cluster {
     pub async fn start() -> Cluster {
+        Cluster::start_with(QueryConfig::default()).await
+    }
+
+    /// With the tablets' query limits (e.g. a small `max_rows`).
+    pub async fn start_with(query: QueryConfig) -> Cluster {
         let dir = tempfile::tempdir().expect("tempdir");
         let client = format!("127.0.0.1:{}", free_port());
         let peer = format!("127.0.0.1:{}", free_port());
@@ -132,7 +137,13 @@ impl Cluster {
         let mut tablets = Vec::new();
         for (i, shard) in SHARDS.iter().enumerate() {
             let uid = 101 + 100 * i as u32;
-            let t = start_tablet(dir.path().join(format!("t{uid}")), uid, shard).await;
+            let t = start_tablet(
+                dir.path().join(format!("t{uid}")),
+                uid,
+                shard,
+                query.clone(),
+            )
+            .await;
             let alias = TabletAlias::new("zone1", uid);
             let grpc_port = t.grpc_port;
             topo.create_tablet(&topo::records::Tablet {
@@ -240,7 +251,7 @@ struct Started {
     grpc_port: u16,
 }
 
-async fn start_tablet(dir: PathBuf, uid: u32, shard: &str) -> Started {
+async fn start_tablet(dir: PathBuf, uid: u32, shard: &str, query: QueryConfig) -> Started {
     std::fs::create_dir_all(&dir).expect("tablet dir");
     let cfg = MysqlctlConfig::new(TabletUid(uid), free_port(), &dir);
     let mysqld = Mysqld::new(cfg);
@@ -252,7 +263,7 @@ async fn start_tablet(dir: PathBuf, uid: u32, shard: &str) -> Started {
         mysqld.clone(),
         TabletConfig {
             initial_type: tablet::TabletType::Primary,
-            query: QueryConfig::default(),
+            query,
             health_probe_interval: Duration::from_millis(500),
         },
     );
