@@ -146,6 +146,7 @@ pub struct TabletAgent {
     topo: Topo,
     running: RunningTablet,
     lease: Arc<watch::Sender<LeaseId>>,
+    last_renewal: watch::Receiver<Instant>,
     fenced: Arc<watch::Sender<bool>>,
     tasks: Vec<JoinHandle<()>>,
 }
@@ -304,6 +305,7 @@ impl TabletAgent {
         let (lease_tx, _) = watch::channel(lease_id);
         let lease_tx = Arc::new(lease_tx);
         let (last_ok_tx, last_ok_rx) = watch::channel(last_ok);
+        let last_renewal = last_ok_rx.clone();
         let last_ok_tx = Arc::new(last_ok_tx);
         let (fenced_tx, _) = watch::channel(false);
         let fenced = Arc::new(fenced_tx);
@@ -352,6 +354,7 @@ impl TabletAgent {
             topo,
             running,
             lease: lease_tx,
+            last_renewal,
             fenced,
             tasks,
         }
@@ -377,6 +380,12 @@ impl TabletAgent {
     /// The lease `alive/<alias>` is currently bound to.
     pub fn lease_id(&self) -> LeaseId {
         *self.lease.borrow()
+    }
+
+    /// When the last successful lease renewal (or the grant) was sent: the
+    /// store cannot expire the lease before this + TTL.
+    pub fn last_renewal(&self) -> Instant {
+        *self.last_renewal.borrow()
     }
 
     /// True while the tablet holds itself read-only for want of a lease.
