@@ -49,6 +49,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     cfg.query_log = args.query_log;
     cfg.root = args.topo_root;
     cfg.buffer_window = Duration::from_secs(args.buffer_secs);
+    tracing::info!(control = %args.control, cell = %cfg.cell, "reading the topology (waits for the control plane)");
     let running = start(Arc::new(kv), cfg).await?;
     tracing::info!(mysql = %running.mysql_addr, "vitrail gate started");
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
