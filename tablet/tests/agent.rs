@@ -221,7 +221,12 @@ async fn agents_register_init_primary_demote_and_fence() {
     .await
     .expect("old primary should demote itself")
     .unwrap();
-    assert!(a.tablet().replication.read_only().await.unwrap());
+    // Demotion refuses writes in the tablet first, then sets read_only.
+    common::eventually(Duration::from_secs(5), "demoted primary read_only", || {
+        let repl = a.tablet().replication.clone();
+        async move { repl.read_only().await.unwrap() }
+    })
+    .await;
     common::eventually(Duration::from_secs(10), "record of demoted primary", || {
         let topo = topo.clone();
         let alias = a.alias().clone();

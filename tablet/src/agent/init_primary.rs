@@ -15,7 +15,8 @@
 //! 5. the primary: PromoteReplica — read-write, first `_vt.reparent_journal`
 //!    row (with semi-sync, its commit waits for a replica's ack);
 //! 6. each replica: wait until it has applied the journal row;
-//! 7. the Shard record (primary, term, serving), the tablets' types, and the
+//! 7. the Shard record (primary, term, serving; written in one transaction
+//!    with a check that the lock is still held), the tablets' types, and the
 //!    SrvKeyspace of every cell the shard has tablets in.
 //!
 //! Replicas come before the promotion so that a semi-sync primary has
@@ -24,7 +25,7 @@
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use tonic::transport::{Channel, Endpoint};
-use topo::kv::LockGuard;
+use topo::kv::{LockGuard, TxnOp};
 use topo::records::{DurabilityPolicy, Shard, Tablet, TabletAlias, TabletType};
 use topo::server::Topo;
 
@@ -303,14 +304,28 @@ async fn run_locked(
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_millis() as u64)
         .unwrap_or(0);
-    topo.update_shard_fields(keyspace, shard, |s| {
-        s.primary_alias = Some(plan.primary.alias.clone());
-        s.primary_term = plan.term;
-        s.primary_term_start_ms = start_ms;
-        s.is_primary_serving = true;
-        Ok(())
-    })
-    .await?;
+    // Conditional on still holding the lock, in the same transaction.
+    let current = topo.get_shard(keyspace, shard).await?;
+    let mut next = current.value.clone();
+    next.primary_alias = Some(plan.primary.alias.clone());
+    next.primary_term = plan.term;
+    next.primary_term_start_ms = start_ms;
+    next.is_primary_serving = true;
+    let write = topo
+        .kv()
+        .txn(vec![
+            lock.check_op(),
+            TxnOp::Update {
+                key: topo.layout().shard(keyspace, shard),
+                value: next.encode(),
+                expected_version: Some(current.version),
+            },
+        ])
+        .await;
+    if let Err(e) = write {
+        check(lock, "shard record").await?;
+        return Err(e.into());
+    }
     topo.update_tablet_fields(&plan.primary.alias, |t| {
         t.tablet_type = TabletType::Primary;
         t.primary_term_start_ms = Some(start_ms);
