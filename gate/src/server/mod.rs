@@ -1,5 +1,5 @@
 //! The MySQL front door: accepts client connections and runs one
-//! [`handler::Handler`] (an opensrv-mysql shim) per connection.
+//! `handler::Handler` (an opensrv-mysql shim) per connection.
 
 mod auth_error;
 mod handler;
