@@ -28,6 +28,20 @@ async fn connect_show_auth_and_errors() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("ERROR 1049"));
 
+    // `USE ks@replica` targets replicas; this cluster has none, which is a
+    // clear error (not a lost connection).
+    let out = c.cli(
+        USER,
+        PASSWORD,
+        "USE commerce@replica; SELECT DATABASE(); SELECT 1 + 1",
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "commerce\n");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("ERROR 1105") && err.contains("no healthy replica"),
+        "{err}"
+    );
+
     // Wrong password and unknown user: 1045, Access denied.
     for (user, pw) in [(USER, "wrong"), ("nobody", PASSWORD)] {
         let out = c.cli(user, pw, "SELECT 1");

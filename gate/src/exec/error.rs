@@ -69,7 +69,8 @@ impl ExecError {
         match self {
             ExecError::Mysql(m) => m.clone(),
             ExecError::NoPrimary(m) => MysqlErr::new(1290, m.clone()),
-            ExecError::Unavailable(m) => MysqlErr::new(2013, m.clone()),
+            // Not 2013 (CR_SERVER_LOST): the client's own connection is fine.
+            ExecError::Unavailable(m) => MysqlErr::new(1105, m.clone()),
         }
     }
 
@@ -169,10 +170,9 @@ mod tests {
         let s = tablet::grpc::status_from(tablet::Error::NotPrimary("replica".into()));
         assert!(ExecError::from_status("t", &s).wants_new_primary());
         let s = tonic::Status::unavailable("connection refused");
-        assert!(matches!(
-            ExecError::from_status("t", &s),
-            ExecError::Unavailable(_)
-        ));
+        let e = ExecError::from_status("t", &s);
+        assert!(matches!(e, ExecError::Unavailable(_)));
+        assert_eq!(e.to_mysql().code, 1105);
         assert_eq!(
             ExecError::from(PlanError::Unsupported("x".into()))
                 .to_mysql()
