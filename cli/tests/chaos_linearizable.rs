@@ -28,15 +28,48 @@ impl Firewall {
     fn new() -> Firewall {
         let table = format!("vitrail_chaos_{}", std::process::id());
         nft(&["add", "table", "inet", &table]);
-        nft(&["add", "chain", "inet", &table, "out", "{ type filter hook output priority 0; policy accept; }"]);
+        nft(&[
+            "add",
+            "chain",
+            "inet",
+            &table,
+            "out",
+            "{ type filter hook output priority 0; policy accept; }",
+        ]);
         Firewall { table }
     }
 
     /// Drops all traffic between `ip` and each of `others`, both ways.
     fn isolate(&self, ip: &str, others: &[&str]) {
         for o in others {
-            nft(&["add", "rule", "inet", &self.table, "out", "ip", "saddr", ip, "ip", "daddr", o, "drop"]);
-            nft(&["add", "rule", "inet", &self.table, "out", "ip", "saddr", o, "ip", "daddr", ip, "drop"]);
+            nft(&[
+                "add",
+                "rule",
+                "inet",
+                &self.table,
+                "out",
+                "ip",
+                "saddr",
+                ip,
+                "ip",
+                "daddr",
+                o,
+                "drop",
+            ]);
+            nft(&[
+                "add",
+                "rule",
+                "inet",
+                &self.table,
+                "out",
+                "ip",
+                "saddr",
+                o,
+                "ip",
+                "daddr",
+                ip,
+                "drop",
+            ]);
         }
     }
 
@@ -47,13 +80,22 @@ impl Firewall {
 
 impl Drop for Firewall {
     fn drop(&mut self) {
-        let _ = Command::new("nft").args(["delete", "table", "inet", &self.table]).status();
+        let _ = Command::new("nft")
+            .args(["delete", "table", "inet", &self.table])
+            .status();
     }
 }
 
 fn nft(args: &[&str]) {
-    let out = Command::new("nft").args(args).output().expect("nft (nftables) must be installed; tests run as root");
-    assert!(out.status.success(), "nft {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    let out = Command::new("nft")
+        .args(args)
+        .output()
+        .expect("nft (nftables) must be installed; tests run as root");
+    assert!(
+        out.status.success(),
+        "nft {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 async fn leader_index(c: &ProcCluster) -> Option<usize> {
@@ -64,7 +106,9 @@ async fn leader_index(c: &ProcCluster) -> Option<usize> {
         let opts = etcd_client::ConnectOptions::new()
             .with_connect_timeout(Duration::from_millis(300))
             .with_timeout(Duration::from_millis(500));
-        let Ok(mut cl) = etcd_client::Client::connect([c.endpoint(i)], Some(opts)).await else { continue };
+        let Ok(mut cl) = etcd_client::Client::connect([c.endpoint(i)], Some(opts)).await else {
+            continue;
+        };
         if let Ok(st) = cl.status().await {
             if st.header().map(|h| h.member_id()) == Some(st.leader()) {
                 return Some(i);
@@ -93,7 +137,9 @@ async fn client_loop(
     while Instant::now() < until {
         if client.is_none() {
             let ep = endpoints[rng.gen_range(0..endpoints.len())].clone();
-            client = etcd_client::Client::connect([ep], Some(opts.clone())).await.ok();
+            client = etcd_client::Client::connect([ep], Some(opts.clone()))
+                .await
+                .ok();
             if client.is_none() {
                 tokio::time::sleep(Duration::from_millis(50)).await;
                 continue;
@@ -104,12 +150,21 @@ async fn client_loop(
         if rng.gen_bool(0.5) {
             seq += 1;
             let value = id * 1_000_000 + seq;
-            let op = hist.lock().unwrap().call(ClientId(id), KvInput::Put(key.clone(), value), now(start));
-            let r = tokio::time::timeout(Duration::from_secs(2), cl.put(key, value.to_string(), None)).await;
+            let op = hist.lock().unwrap().call(
+                ClientId(id),
+                KvInput::Put(key.clone(), value),
+                now(start),
+            );
+            let r =
+                tokio::time::timeout(Duration::from_secs(2), cl.put(key, value.to_string(), None))
+                    .await;
             match r {
                 Ok(Ok(resp)) => {
                     let revision = resp.header().map(|h| h.revision() as u64);
-                    hist.lock().unwrap().ret(op, KvOutput::Put { revision }, now(start)).unwrap();
+                    hist.lock()
+                        .unwrap()
+                        .ret(op, KvOutput::Put { revision }, now(start))
+                        .unwrap();
                     ok += 1;
                 }
                 _ => {
@@ -119,14 +174,28 @@ async fn client_loop(
                 }
             }
         } else {
-            let op = hist.lock().unwrap().call(ClientId(id), KvInput::Get(key.clone()), now(start));
+            let op = hist
+                .lock()
+                .unwrap()
+                .call(ClientId(id), KvInput::Get(key.clone()), now(start));
             let r = tokio::time::timeout(Duration::from_secs(2), cl.get(key, None)).await;
             match r {
                 Ok(Ok(resp)) => {
                     let kv = resp.kvs().first();
-                    let value = kv.and_then(|kv| String::from_utf8_lossy(kv.value()).parse::<u64>().ok());
+                    let value =
+                        kv.and_then(|kv| String::from_utf8_lossy(kv.value()).parse::<u64>().ok());
                     let mod_revision = kv.map(|kv| kv.mod_revision() as u64);
-                    hist.lock().unwrap().ret(op, KvOutput::Get { value, mod_revision }, now(start)).unwrap();
+                    hist.lock()
+                        .unwrap()
+                        .ret(
+                            op,
+                            KvOutput::Get {
+                                value,
+                                mod_revision,
+                            },
+                            now(start),
+                        )
+                        .unwrap();
                     ok += 1;
                 }
                 _ => {
@@ -143,7 +212,10 @@ async fn client_loop(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn history_stays_linearizable_through_leader_kills_and_partitions() {
-    let seed: u64 = std::env::var("VITRAIL_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or_else(rand::random);
+    let seed: u64 = std::env::var("VITRAIL_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(rand::random);
     eprintln!("VITRAIL_SEED={seed}");
     let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
     let ips = ["127.0.0.11", "127.0.0.12", "127.0.0.13"];
@@ -155,13 +227,22 @@ async fn history_stays_linearizable_through_leader_kills_and_partitions() {
     let until = start + Duration::from_secs(14);
     let mut clients = Vec::new();
     for id in 1..=6u64 {
-        clients.push(tokio::spawn(client_loop(id, endpoints.clone(), hist.clone(), start, until, seed)));
+        clients.push(tokio::spawn(client_loop(
+            id,
+            endpoints.clone(),
+            hist.clone(),
+            start,
+            until,
+            seed,
+        )));
     }
 
     // The fault schedule.
     let at = |secs: f64| tokio::time::sleep_until((start + Duration::from_secs_f64(secs)).into());
     at(1.5).await;
-    let l = leader_index(&c).await.expect("a leader before the first fault");
+    let l = leader_index(&c)
+        .await
+        .expect("a leader before the first fault");
     eprintln!("nemesis: kill -9 leader n{}", l + 1);
     c.kill(l);
     at(3.5).await;
@@ -179,7 +260,11 @@ async fn history_stays_linearizable_through_leader_kills_and_partitions() {
     at(10.0).await;
     let victim = rng.gen_range(0..3);
     eprintln!("nemesis: isolate n{}", victim + 1);
-    let others: Vec<&str> = ips.iter().copied().filter(|ip| *ip != ips[victim]).collect();
+    let others: Vec<&str> = ips
+        .iter()
+        .copied()
+        .filter(|ip| *ip != ips[victim])
+        .collect();
     fw.isolate(ips[victim], &others);
     at(12.0).await;
     eprintln!("nemesis: heal");
@@ -192,11 +277,21 @@ async fn history_stays_linearizable_through_leader_kills_and_partitions() {
         unknown += u;
     }
     eprintln!("operations: {ok} ok, {unknown} failed/unknown");
-    assert!(ok > 200, "too few successful operations ({ok}) for the check to mean anything");
+    assert!(
+        ok > 200,
+        "too few successful operations ({ok}) for the check to mean anything"
+    );
 
     let h = hist.lock().unwrap();
-    let result = check(&KvModel::with_revisions(), &h, Budget::time(Duration::from_secs(120)));
-    assert!(result.is_ok(), "history is not linearizable (seed {seed}):\n{result}");
+    let result = check(
+        &KvModel::with_revisions(),
+        &h,
+        Budget::time(Duration::from_secs(120)),
+    );
+    assert!(
+        result.is_ok(),
+        "history is not linearizable (seed {seed}):\n{result}"
+    );
     if let Err(v) = check_revisions(&write_revisions(&h)) {
         panic!("write revisions violate real-time order (seed {seed}): {v:?}");
     }

@@ -46,7 +46,9 @@ impl Streaming {
     }
 
     fn next(&self) -> String {
-        self.lines.recv_timeout(Duration::from_secs(10)).expect("no output from etcdctl within 10s")
+        self.lines
+            .recv_timeout(Duration::from_secs(10))
+            .expect("no output from etcdctl within 10s")
     }
 
     /// Reads lines until `want` appear in order (other lines in between are fine).
@@ -68,7 +70,9 @@ impl Streaming {
     }
 
     fn signal(&self, sig: &str) {
-        let _ = std::process::Command::new("kill").args([sig, &self.child.id().to_string()]).status();
+        let _ = std::process::Command::new("kill")
+            .args([sig, &self.child.id().to_string()])
+            .status();
     }
 }
 
@@ -84,18 +88,32 @@ fn put_get_del_prefix_rev_prev_kv() {
     let c = ProcCluster::start(3);
     let ep = c.endpoints();
     assert_eq!(ok(&ep, &["put", "foo", "bar"]).trim(), "OK");
-    let first_rev = json(&ok(&ep, &["get", "foo", "-w", "json"]))["kvs"][0]["mod_revision"].as_i64().unwrap();
-    assert_eq!(ok(&ep, &["put", "foo", "baz", "--prev-kv"]), "OK\nfoo\nbar\n");
+    let first_rev = json(&ok(&ep, &["get", "foo", "-w", "json"]))["kvs"][0]["mod_revision"]
+        .as_i64()
+        .unwrap();
+    assert_eq!(
+        ok(&ep, &["put", "foo", "baz", "--prev-kv"]),
+        "OK\nfoo\nbar\n"
+    );
     assert_eq!(ok(&ep, &["get", "foo"]), "foo\nbaz\n");
-    assert_eq!(ok(&ep, &["get", "foo", &format!("--rev={first_rev}")]), "foo\nbar\n");
+    assert_eq!(
+        ok(&ep, &["get", "foo", &format!("--rev={first_rev}")]),
+        "foo\nbar\n"
+    );
     ok(&ep, &["put", "p/1", "a"]);
     ok(&ep, &["put", "p/2", "b"]);
     ok(&ep, &["put", "q", "c"]);
     assert_eq!(ok(&ep, &["get", "p/", "--prefix"]), "p/1\na\np/2\nb\n");
-    assert_eq!(ok(&ep, &["get", "p/", "--prefix", "--keys-only"]), "p/1\n\np/2\n\n");
+    assert_eq!(
+        ok(&ep, &["get", "p/", "--prefix", "--keys-only"]),
+        "p/1\n\np/2\n\n"
+    );
     assert_eq!(ok(&ep, &["get", "p/", "--prefix", "--limit=1"]), "p/1\na\n");
     assert_eq!(ok(&ep, &["get", "p/1", "p/3"]), "p/1\na\np/2\nb\n");
-    let counted = json(&ok(&ep, &["get", "p/", "--prefix", "--limit=1", "-w", "json"]));
+    let counted = json(&ok(
+        &ep,
+        &["get", "p/", "--prefix", "--limit=1", "-w", "json"],
+    ));
     assert_eq!(counted["count"].as_i64(), Some(2));
     assert_eq!(counted["more"].as_bool(), Some(true));
     // Every member serves the same data, linearizably.
@@ -127,7 +145,11 @@ fn txn_interactive_and_batch() {
         .unwrap();
     let out = child.wait_with_output().unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{stdout} {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{stdout} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(stdout.contains("SUCCESS"), "{stdout}");
     assert_eq!(ok(&ep, &["get", "t"]), "t\n2\n");
     assert_eq!(ok(&ep, &["get", "u"]), "u\nx\n");
@@ -156,13 +178,18 @@ fn watch_prefix_live_and_replay_from_revision() {
     let c = ProcCluster::start(3);
     let ep = c.endpoints();
     ok(&ep, &["put", "w/a", "1"]);
-    let rev = json(&ok(&ep, &["get", "w/a", "-w", "json"]))["kvs"][0]["mod_revision"].as_i64().unwrap();
+    let rev = json(&ok(&ep, &["get", "w/a", "-w", "json"]))["kvs"][0]["mod_revision"]
+        .as_i64()
+        .unwrap();
     ok(&ep, &["put", "w/b", "2"]);
     ok(&ep, &["del", "w/a"]);
     ok(&ep, &["put", "other", "x"]);
     // Replay history from `rev`, then continue live; watch through a
     // follower-or-leader endpoint chosen by etcdctl.
-    let w = Streaming::start(&c.endpoint(1), &["watch", "--prefix", "w/", &format!("--rev={rev}")]);
+    let w = Streaming::start(
+        &c.endpoint(1),
+        &["watch", "--prefix", "w/", &format!("--rev={rev}")],
+    );
     w.expect_seq(&["PUT", "w/a", "1", "PUT", "w/b", "2", "DELETE", "w/a"]);
     ok(&ep, &["put", "w/c", "3"]);
     w.expect_seq(&["PUT", "w/c", "3"]);
@@ -201,7 +228,10 @@ fn leases_grant_keepalive_ttl_revoke_and_expiry() {
     let id = lease_id(&out);
     ok(&ep, &["put", "leased", "v", &format!("--lease={id}")]);
     let ttl = ok(&ep, &["lease", "timetolive", &id, "--keys"]);
-    assert!(ttl.contains("granted with TTL(30s)") && ttl.contains("attached keys([leased])"), "{ttl}");
+    assert!(
+        ttl.contains("granted with TTL(30s)") && ttl.contains("attached keys([leased])"),
+        "{ttl}"
+    );
     let ka = ok(&ep, &["lease", "keep-alive", "--once", &id]);
     assert!(ka.contains("keepalived with TTL(30)"), "{ka}");
     let list = ok(&ep, &["lease", "list"]);
@@ -217,9 +247,11 @@ fn leases_grant_keepalive_ttl_revoke_and_expiry() {
     let id = lease_id(&ok(&ep, &["lease", "grant", "2"]));
     ok(&ep, &["put", "short", "v", &format!("--lease={id}")]);
     assert_eq!(ok(&ep, &["get", "short"]), "short\nv\n");
-    eventually(Duration::from_secs(8), "leased key vanishes after expiry", || {
-        (ok(&ep, &["get", "short"]).is_empty()).then_some(())
-    });
+    eventually(
+        Duration::from_secs(8),
+        "leased key vanishes after expiry",
+        || (ok(&ep, &["get", "short"]).is_empty()).then_some(()),
+    );
 }
 
 #[test]
@@ -229,15 +261,21 @@ fn lock_recipe() {
     let holder = Streaming::start(&ep, &["lock", "--ttl=10", "mylock"]);
     let key = holder.next();
     assert!(key.starts_with("mylock/"), "{key}");
-    let mut waiter = etcdctl_cmd(&ep, &["lock", "--ttl=10", "mylock", "echo", "second-got-it"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut waiter = etcdctl_cmd(
+        &ep,
+        &["lock", "--ttl=10", "mylock", "echo", "second-got-it"],
+    )
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped())
+    .spawn()
+    .unwrap();
     // While the first holds the lock, the second must not get it.
     let blocked_until = std::time::Instant::now() + Duration::from_millis(1500);
     while std::time::Instant::now() < blocked_until {
-        assert!(waiter.try_wait().unwrap().is_none(), "second locker did not wait for the first");
+        assert!(
+            waiter.try_wait().unwrap().is_none(),
+            "second locker did not wait for the first"
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
     holder.signal("-INT");
@@ -247,7 +285,10 @@ fn lock_recipe() {
             if waiter.try_wait().unwrap().is_some() {
                 break waiter.wait_with_output().unwrap();
             }
-            assert!(std::time::Instant::now() < deadline, "second locker never acquired the lock");
+            assert!(
+                std::time::Instant::now() < deadline,
+                "second locker never acquired the lock"
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
     };
@@ -284,8 +325,14 @@ fn member_list_add_remove_and_endpoint_status() {
     let status = json(&ok(&ep, &["endpoint", "status", "-w", "json"]));
     let arr = status.as_array().unwrap();
     assert_eq!(arr.len(), 3);
-    let leaders: Vec<u64> = arr.iter().map(|s| s["Status"]["leader"].as_u64().unwrap()).collect();
-    assert!(leaders.iter().all(|l| *l == leaders[0] && *l != 0), "{status}");
+    let leaders: Vec<u64> = arr
+        .iter()
+        .map(|s| s["Status"]["leader"].as_u64().unwrap())
+        .collect();
+    assert!(
+        leaders.iter().all(|l| *l == leaders[0] && *l != 0),
+        "{status}"
+    );
     // etcdctl 3.4 prints health results on stderr.
     let health = etcdctl(&ep, &["endpoint", "health"]);
     assert!(health.status.success());
@@ -295,7 +342,10 @@ fn member_list_add_remove_and_endpoint_status() {
     // Add a fourth member: it joins as a learner, catches up, gets promoted.
     let peer = format!("127.0.0.1:{}", support::free_port());
     let client = format!("127.0.0.1:{}", support::free_port());
-    let added = ok(&ep, &["member", "add", "n4", &format!("--peer-urls=http://{peer}")]);
+    let added = ok(
+        &ep,
+        &["member", "add", "n4", &format!("--peer-urls=http://{peer}")],
+    );
     assert!(added.contains("added to cluster"), "{added}");
     let root = c.procs[0].dir.parent().unwrap().to_path_buf();
     c.procs.push(support::Proc {
@@ -318,7 +368,13 @@ fn member_list_add_remove_and_endpoint_status() {
     assert_eq!(ok(&client, &["get", "after-join"]), "after-join\nyes\n");
     let id = {
         let v = json(&ok(&ep, &["member", "list", "-w", "json"]));
-        let n4 = v["members"].as_array().unwrap().iter().find(|m| m["name"] == "n4").unwrap().clone();
+        let n4 = v["members"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["name"] == "n4")
+            .unwrap()
+            .clone();
         format!("{:x}", n4["ID"].as_u64().unwrap())
     };
     let removed = ok(&ep, &["member", "remove", &id]);
@@ -336,11 +392,16 @@ fn compaction_then_watch_on_compacted_revision_errors() {
     for i in 0..5 {
         ok(&ep, &["put", "c", &i.to_string()]);
     }
-    let rev = json(&ok(&ep, &["get", "c", "-w", "json"]))["header"]["revision"].as_i64().unwrap();
+    let rev = json(&ok(&ep, &["get", "c", "-w", "json"]))["header"]["revision"]
+        .as_i64()
+        .unwrap();
     let out = ok(&ep, &["compaction", &rev.to_string()]);
     assert!(out.contains(&format!("compacted revision {rev}")), "{out}");
     let err = fails(&ep, &["get", "c", "--rev=2"]);
-    assert!(err.contains("required revision has been compacted"), "{err}");
+    assert!(
+        err.contains("required revision has been compacted"),
+        "{err}"
+    );
     assert_eq!(ok(&ep, &["get", "c"]), "c\n4\n");
     let w = Streaming::start(&ep, &["watch", "c", "--rev=2"]);
     let mut seen = Vec::new();
@@ -353,7 +414,10 @@ fn compaction_then_watch_on_compacted_revision_errors() {
         assert!(seen.len() < 20, "{seen:?}");
     }
     let err = fails(&ep, &["compaction", &rev.to_string()]);
-    assert!(err.contains("required revision has been compacted"), "{err}");
+    assert!(
+        err.contains("required revision has been compacted"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -365,7 +429,10 @@ fn snapshot_save_then_restore_into_a_new_cluster() {
     }
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("backup.db");
-    let out = ok(&c.endpoint(0), &["snapshot", "save", file.to_str().unwrap()]);
+    let out = ok(
+        &c.endpoint(0),
+        &["snapshot", "save", file.to_str().unwrap()],
+    );
     assert!(out.contains("Snapshot saved"), "{out}");
     drop(c);
 
@@ -373,7 +440,15 @@ fn snapshot_save_then_restore_into_a_new_cluster() {
     let client = format!("127.0.0.1:{}", support::free_port());
     let peer = format!("127.0.0.1:{}", support::free_port());
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_vitrail"))
-        .args(["control", "--name", "restored", "--client-addr", &client, "--peer-addr", &peer])
+        .args([
+            "control",
+            "--name",
+            "restored",
+            "--client-addr",
+            &client,
+            "--peer-addr",
+            &peer,
+        ])
         .arg("--data-dir")
         .arg(dir.path().join("data"))
         .arg("--restore")
@@ -384,14 +459,23 @@ fn snapshot_save_then_restore_into_a_new_cluster() {
         .unwrap();
     let got = eventually(Duration::from_secs(20), "restored member serves", || {
         let out = etcdctl(&client, &["get", "s/", "--prefix", "--keys-only"]);
-        out.status.success().then(|| String::from_utf8_lossy(&out.stdout).to_string()).filter(|s| !s.is_empty())
+        out.status
+            .success()
+            .then(|| String::from_utf8_lossy(&out.stdout).to_string())
+            .filter(|s| !s.is_empty())
     });
     assert_eq!(got.lines().filter(|l| !l.is_empty()).count(), 20, "{got}");
     assert_eq!(ok(&client, &["get", "s/07"]), "s/07\nv7\n");
     ok(&client, &["put", "new", "write"]);
     // Restoring over existing data is refused.
     let again = std::process::Command::new(env!("CARGO_BIN_EXE_vitrail"))
-        .args(["control", "--client-addr", "127.0.0.1:0", "--peer-addr", "127.0.0.1:0"])
+        .args([
+            "control",
+            "--client-addr",
+            "127.0.0.1:0",
+            "--peer-addr",
+            "127.0.0.1:0",
+        ])
         .arg("--data-dir")
         .arg(dir.path().join("data"))
         .arg("--restore")

@@ -8,10 +8,10 @@
 //! every command with `kv::Mvcc` inside one RocksDB transaction and publishes
 //! the resulting events to watchers.
 
-pub mod kv;
-pub mod node;
-pub mod network;
-pub mod raft_types;
-pub mod store;
 pub mod api;
+pub mod kv;
+pub mod network;
+pub mod node;
+pub mod raft_types;
 pub mod server;
+pub mod store;

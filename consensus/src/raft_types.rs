@@ -72,7 +72,9 @@ pub type Snapshot = openraft::Snapshot<TypeConfig>;
 /// `--peer-addr` agree on it without a side channel (etcd derives member ids
 /// from peer URLs too).
 pub fn node_id_for(peer_addr: &str) -> NodeId {
-    let addr = peer_addr.trim_start_matches("http://").trim_start_matches("https://");
+    let addr = peer_addr
+        .trim_start_matches("http://")
+        .trim_start_matches("https://");
     let addr = addr.trim_end_matches('/');
     // FNV-1a 64: stable across versions and platforms (std's hasher is not).
     let mut h: u64 = 0xcbf29ce484222325;
@@ -90,7 +92,10 @@ mod tests {
 
     #[test]
     fn node_id_ignores_scheme_and_trailing_slash() {
-        assert_eq!(node_id_for("127.0.0.1:2380"), node_id_for("http://127.0.0.1:2380/"));
+        assert_eq!(
+            node_id_for("127.0.0.1:2380"),
+            node_id_for("http://127.0.0.1:2380/")
+        );
         assert_ne!(node_id_for("127.0.0.1:2380"), node_id_for("127.0.0.1:2480"));
     }
 }

@@ -19,7 +19,11 @@ use crate::node::{Node, NodeConfig};
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
     #[error("cannot listen on {what} address {addr}: {source}")]
-    Bind { what: &'static str, addr: String, source: std::io::Error },
+    Bind {
+        what: &'static str,
+        addr: String,
+        source: std::io::Error,
+    },
     #[error(transparent)]
     Node(#[from] crate::node::NodeError),
 }
@@ -40,7 +44,13 @@ fn incoming(l: TcpListener) -> TcpIncoming {
 }
 
 async fn bind(what: &'static str, addr: &str) -> Result<TcpListener, StartError> {
-    TcpListener::bind(addr).await.map_err(|source| StartError::Bind { what, addr: addr.to_string(), source })
+    TcpListener::bind(addr)
+        .await
+        .map_err(|source| StartError::Bind {
+            what,
+            addr: addr.to_string(),
+            source,
+        })
 }
 
 impl Server {
@@ -100,9 +110,19 @@ impl Server {
         }));
 
         if let Some(l) = metrics_l {
-            tasks.push(tokio::spawn(serve_metrics(l, node.clone(), stop.subscribe())));
+            tasks.push(tokio::spawn(serve_metrics(
+                l,
+                node.clone(),
+                stop.subscribe(),
+            )));
         }
-        Ok(Server { node, client_addr, peer_addr, stop, tasks })
+        Ok(Server {
+            node,
+            client_addr,
+            peer_addr,
+            stop,
+            tasks,
+        })
     }
 
     pub fn node(&self) -> &Arc<Node> {
@@ -123,7 +143,10 @@ impl Server {
         let _ = self.stop.send(true);
         self.node.shutdown().await;
         for mut t in self.tasks {
-            if tokio::time::timeout(std::time::Duration::from_secs(2), &mut t).await.is_err() {
+            if tokio::time::timeout(std::time::Duration::from_secs(2), &mut t)
+                .await
+                .is_err()
+            {
                 t.abort();
                 let _ = t.await;
             }
@@ -158,7 +181,10 @@ async fn serve_metrics(l: TcpListener, node: Arc<Node>, mut stop: watch::Receive
                     if node.status().leader != 0 {
                         ("200 OK", "{\"health\":\"true\"}\n".to_string())
                     } else {
-                        ("503 Service Unavailable", "{\"health\":\"false\",\"reason\":\"no leader\"}\n".to_string())
+                        (
+                            "503 Service Unavailable",
+                            "{\"health\":\"false\",\"reason\":\"no leader\"}\n".to_string(),
+                        )
                     }
                 }
                 _ => ("404 Not Found", "not found\n".to_string()),

@@ -36,27 +36,40 @@ async fn bad_requests_get_matching_status_and_node_keeps_serving() {
     assert!(msg.contains("key is not provided"), "{msg}");
 
     // Unknown lease.
-    let (code, msg) =
-        code_and_message(cl.put("k", "v", Some(PutOptions::new().with_lease(0x1234))).await.unwrap_err());
+    let (code, msg) = code_and_message(
+        cl.put("k", "v", Some(PutOptions::new().with_lease(0x1234)))
+            .await
+            .unwrap_err(),
+    );
     assert_eq!(code, tonic::Code::NotFound);
     assert!(msg.contains("requested lease not found"), "{msg}");
     let (code, _) = code_and_message(cl.lease_revoke(0x1234).await.unwrap_err());
     assert_eq!(code, tonic::Code::NotFound);
 
     // Future revision.
-    let (code, msg) =
-        code_and_message(cl.get("k", Some(GetOptions::new().with_revision(1_000_000))).await.unwrap_err());
+    let (code, msg) = code_and_message(
+        cl.get("k", Some(GetOptions::new().with_revision(1_000_000)))
+            .await
+            .unwrap_err(),
+    );
     assert_eq!(code, tonic::Code::OutOfRange);
     assert!(msg.contains("future revision"), "{msg}");
 
     // An inverted range is empty, not an error (as in etcd).
     cl.put("m", "1", None).await.unwrap();
-    let r = cl.get("z", Some(GetOptions::new().with_range("a"))).await.unwrap();
+    let r = cl
+        .get("z", Some(GetOptions::new().with_range("a")))
+        .await
+        .unwrap();
     assert_eq!(r.count(), 0);
 
     // Too many operations in one txn (etcd's default limit is 128).
-    let ops: Vec<TxnOp> = (0..129).map(|i| TxnOp::put(format!("t{i}"), "v", None)).collect();
-    let txn = Txn::new().when([Compare::version("m", CompareOp::Greater, 0)]).and_then(ops);
+    let ops: Vec<TxnOp> = (0..129)
+        .map(|i| TxnOp::put(format!("t{i}"), "v", None))
+        .collect();
+    let txn = Txn::new()
+        .when([Compare::version("m", CompareOp::Greater, 0)])
+        .and_then(ops);
     let (code, msg) = code_and_message(cl.txn(txn).await.unwrap_err());
     assert_eq!(code, tonic::Code::InvalidArgument);
     assert!(msg.contains("too many operations in txn request"), "{msg}");

@@ -34,13 +34,20 @@ async fn run(serializable_reads: bool) -> Hist {
     writer.put("k", "0", None).await.unwrap();
     h.ret(op, KvOutput::Put { revision: None }, now()).unwrap();
     // Make sure the follower has applied it before the partition.
-    support::eventually(Duration::from_secs(5), "follower applies the first write", || {
-        let mut r = reader.clone();
-        async move {
-            let got = r.get("k", Some(GetOptions::new().with_serializable())).await.ok()?;
-            (got.count() == 1).then_some(())
-        }
-    })
+    support::eventually(
+        Duration::from_secs(5),
+        "follower applies the first write",
+        || {
+            let mut r = reader.clone();
+            async move {
+                let got = r
+                    .get("k", Some(GetOptions::new().with_serializable()))
+                    .await
+                    .ok()?;
+                (got.count() == 1).then_some(())
+            }
+        },
+    )
     .await;
 
     c.isolate(follower);
@@ -50,19 +57,45 @@ async fn run(serializable_reads: bool) -> Hist {
         h.ret(op, KvOutput::Put { revision: None }, now()).unwrap();
 
         let op = h.call(ClientId(2), KvInput::Get("k".into()), now());
-        let opts = if serializable_reads { Some(GetOptions::new().with_serializable()) } else { None };
+        let opts = if serializable_reads {
+            Some(GetOptions::new().with_serializable())
+        } else {
+            None
+        };
         match tokio::time::timeout(Duration::from_secs(2), reader.get("k", opts)).await {
             Ok(Ok(resp)) => {
-                let value = resp.kvs().first().and_then(|kv| String::from_utf8_lossy(kv.value()).parse().ok());
-                h.ret(op, KvOutput::Get { value, mod_revision: None }, now()).unwrap();
+                let value = resp
+                    .kvs()
+                    .first()
+                    .and_then(|kv| String::from_utf8_lossy(kv.value()).parse().ok());
+                h.ret(
+                    op,
+                    KvOutput::Get {
+                        value,
+                        mod_revision: None,
+                    },
+                    now(),
+                )
+                .unwrap();
             }
             // A linearizable read on an isolated node cannot complete.
             _ => h.failed(op).unwrap(),
         }
         let op = h.call(ClientId(3), KvInput::Get("k".into()), now());
         let resp = connected.get("k", None).await.unwrap();
-        let value = resp.kvs().first().and_then(|kv| String::from_utf8_lossy(kv.value()).parse().ok());
-        h.ret(op, KvOutput::Get { value, mod_revision: None }, now()).unwrap();
+        let value = resp
+            .kvs()
+            .first()
+            .and_then(|kv| String::from_utf8_lossy(kv.value()).parse().ok());
+        h.ret(
+            op,
+            KvOutput::Get {
+                value,
+                mod_revision: None,
+            },
+            now(),
+        )
+        .unwrap();
     }
     c.heal();
     c.shutdown().await;
@@ -80,9 +113,18 @@ async fn linearizable_reads_pass_the_checker() {
 async fn stale_serializable_reads_are_caught_by_the_checker() {
     let h = run(true).await;
     // The isolated follower answered from its stale state...
-    let stale = h.ops().iter().any(|op| matches!(op.output(), Some(KvOutput::Get { value: Some(0), .. })));
-    assert!(stale, "the planted bug did not manifest: the follower never served a stale read");
+    let stale = h
+        .ops()
+        .iter()
+        .any(|op| matches!(op.output(), Some(KvOutput::Get { value: Some(0), .. })));
+    assert!(
+        stale,
+        "the planted bug did not manifest: the follower never served a stale read"
+    );
     // ...and the checker must say so.
     let result = check(&KvModel::new(), &h, Budget::time(Duration::from_secs(30)));
-    assert!(result.is_illegal(), "checker accepted a history with stale reads:\n{result}");
+    assert!(
+        result.is_illegal(),
+        "checker accepted a history with stale reads:\n{result}"
+    );
 }

@@ -24,7 +24,12 @@ impl StoreBuilder<TypeConfig, LogStore, StateMachine, tempfile::TempDir> for Bui
         let db = store::open_db(dir.path()).expect("open rocksdb");
         let mvcc = Arc::new(RwLock::new(Mvcc::open(db.clone()).expect("open mvcc")));
         let log = LogStore::new(db.clone());
-        let sm = StateMachine::open(db, mvcc, &dir.path().join("snapshots"), Arc::new(NoListener))?;
+        let sm = StateMachine::open(
+            db,
+            mvcc,
+            &dir.path().join("snapshots"),
+            Arc::new(NoListener),
+        )?;
         Ok((dir, log, sm))
     }
 }

@@ -57,7 +57,10 @@ pub fn parse_initial_cluster(s: &str) -> anyhow::Result<Vec<(String, String)>> {
         let Some((name, url)) = part.split_once('=') else {
             bail!("--initial-cluster entry {part:?} is not name=host:port");
         };
-        let addr = url.trim_start_matches("http://").trim_start_matches("https://").trim_end_matches('/');
+        let addr = url
+            .trim_start_matches("http://")
+            .trim_start_matches("https://")
+            .trim_end_matches('/');
         if name.is_empty() || !addr.contains(':') {
             bail!("--initial-cluster entry {part:?} is not name=host:port");
         }
@@ -68,10 +71,17 @@ pub fn parse_initial_cluster(s: &str) -> anyhow::Result<Vec<(String, String)>> {
 
 pub async fn run(args: Args) -> anyhow::Result<()> {
     if let Some(snapshot) = &args.restore {
-        consensus::store::restore(&args.data_dir, snapshot).map_err(anyhow::Error::msg).context("restoring")?;
+        consensus::store::restore(&args.data_dir, snapshot)
+            .map_err(anyhow::Error::msg)
+            .context("restoring")?;
         tracing::info!(snapshot = %snapshot.display(), "restored snapshot into {}", args.data_dir.display());
     }
-    let mut cfg = NodeConfig::new(&args.name, &args.data_dir, &args.client_addr, &args.peer_addr);
+    let mut cfg = NodeConfig::new(
+        &args.name,
+        &args.data_dir,
+        &args.client_addr,
+        &args.peer_addr,
+    );
     cfg.initial_cluster = parse_initial_cluster(&args.initial_cluster)?;
     cfg.initial_cluster_new = match args.initial_cluster_state.as_str() {
         "new" => true,
@@ -81,8 +91,12 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     cfg.heartbeat_ms = args.heartbeat_interval;
     cfg.election_timeout_ms = args.election_timeout;
     cfg.snapshot_entries = args.snapshot_count;
-    let api = ApiConfig { progress_notify_interval: Duration::from_secs(args.progress_notify_secs.max(1)) };
-    let server = Server::start(cfg, api, args.metrics_addr.clone()).await.context("starting control node")?;
+    let api = ApiConfig {
+        progress_notify_interval: Duration::from_secs(args.progress_notify_secs.max(1)),
+    };
+    let server = Server::start(cfg, api, args.metrics_addr.clone())
+        .await
+        .context("starting control node")?;
     tracing::info!(
         name = %args.name,
         id = format!("{:x}", server.node().id()),
@@ -118,7 +132,13 @@ mod tests {
     #[test]
     fn initial_cluster_parsing() {
         let c = parse_initial_cluster("n1=127.0.0.1:2380,n2=http://127.0.0.1:2480/").unwrap();
-        assert_eq!(c, vec![("n1".into(), "127.0.0.1:2380".into()), ("n2".into(), "127.0.0.1:2480".into())]);
+        assert_eq!(
+            c,
+            vec![
+                ("n1".into(), "127.0.0.1:2380".into()),
+                ("n2".into(), "127.0.0.1:2480".into())
+            ]
+        );
         assert!(parse_initial_cluster("n1").is_err());
         assert!(parse_initial_cluster("=1.2.3.4:1").is_err());
         assert!(parse_initial_cluster("").unwrap().is_empty());

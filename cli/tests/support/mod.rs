@@ -11,7 +11,11 @@ pub fn free_port() -> u16 {
 }
 
 pub fn free_port_on(ip: &str) -> u16 {
-    std::net::TcpListener::bind(format!("{ip}:0")).unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind(format!("{ip}:0"))
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 pub struct Proc {
@@ -50,9 +54,16 @@ impl ProcCluster {
                 extra: Vec::new(),
             });
         }
-        let initial_cluster =
-            procs.iter().map(|p| format!("{}={}", p.name, p.peer)).collect::<Vec<_>>().join(",");
-        let mut c = ProcCluster { procs, initial_cluster, _root: root };
+        let initial_cluster = procs
+            .iter()
+            .map(|p| format!("{}={}", p.name, p.peer))
+            .collect::<Vec<_>>()
+            .join(",");
+        let mut c = ProcCluster {
+            procs,
+            initial_cluster,
+            _root: root,
+        };
         for i in 0..n {
             c.spawn(i, "new");
         }
@@ -63,13 +74,22 @@ impl ProcCluster {
     pub fn spawn(&mut self, i: usize, state: &str) {
         let p = &mut self.procs[i];
         std::fs::create_dir_all(&p.dir).unwrap();
-        let log = std::fs::OpenOptions::new().create(true).append(true).open(p.dir.join("control.log")).unwrap();
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(p.dir.join("control.log"))
+            .unwrap();
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_vitrail"));
         cmd.args(["control", "--name", &p.name])
             .arg("--data-dir")
             .arg(p.dir.join("data"))
             .args(["--client-addr", &p.client, "--peer-addr", &p.peer])
-            .args(["--initial-cluster", &self.initial_cluster, "--initial-cluster-state", state])
+            .args([
+                "--initial-cluster",
+                &self.initial_cluster,
+                "--initial-cluster-state",
+                state,
+            ])
             .args(&p.extra)
             .stdin(Stdio::null())
             .stdout(log.try_clone().unwrap())
@@ -85,7 +105,12 @@ impl ProcCluster {
     }
 
     pub fn endpoints(&self) -> String {
-        self.procs.iter().filter(|p| p.child.is_some()).map(|p| p.client.clone()).collect::<Vec<_>>().join(",")
+        self.procs
+            .iter()
+            .filter(|p| p.child.is_some())
+            .map(|p| p.client.clone())
+            .collect::<Vec<_>>()
+            .join(",")
     }
 
     pub fn endpoint(&self, i: usize) -> String {
@@ -100,7 +125,11 @@ impl ProcCluster {
             if out.status.success() {
                 return;
             }
-            assert!(Instant::now() < deadline, "cluster not healthy: {}", String::from_utf8_lossy(&out.stderr));
+            assert!(
+                Instant::now() < deadline,
+                "cluster not healthy: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
             std::thread::sleep(Duration::from_millis(100));
         }
     }
@@ -129,7 +158,9 @@ pub fn etcdctl_cmd(endpoints: &str, args: &[&str]) -> Command {
 }
 
 pub fn etcdctl(endpoints: &str, args: &[&str]) -> Output {
-    etcdctl_cmd(endpoints, args).output().expect("run etcdctl (install etcd-client)")
+    etcdctl_cmd(endpoints, args)
+        .output()
+        .expect("run etcdctl (install etcd-client)")
 }
 
 /// Runs etcdctl, asserts success, returns stdout.
@@ -147,7 +178,11 @@ pub fn ok(endpoints: &str, args: &[&str]) -> String {
 /// Runs etcdctl, asserts failure, returns stderr.
 pub fn fails(endpoints: &str, args: &[&str]) -> String {
     let out = etcdctl(endpoints, args);
-    assert!(!out.status.success(), "etcdctl {args:?} unexpectedly succeeded: {}", String::from_utf8_lossy(&out.stdout));
+    assert!(
+        !out.status.success(),
+        "etcdctl {args:?} unexpectedly succeeded: {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
     String::from_utf8_lossy(&out.stderr).to_string()
 }
 

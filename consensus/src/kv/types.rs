@@ -50,7 +50,10 @@ pub struct KeyRange {
 
 impl KeyRange {
     pub fn single(key: impl Into<Vec<u8>>) -> Self {
-        KeyRange { key: key.into(), range_end: Vec::new() }
+        KeyRange {
+            key: key.into(),
+            range_end: Vec::new(),
+        }
     }
 
     /// The range of all keys that start with `prefix` (etcd's `--prefix`).
@@ -239,10 +242,17 @@ pub enum Command {
     DeleteRange(DeleteRangeRequest),
     Txn(TxnRequest),
     /// Discard history below `revision`.
-    Compact { revision: Revision },
-    LeaseGrant { id: LeaseId, ttl: i64 },
+    Compact {
+        revision: Revision,
+    },
+    LeaseGrant {
+        id: LeaseId,
+        ttl: i64,
+    },
     /// Revoke a lease and delete its keys in one revision.
-    LeaseRevoke { id: LeaseId },
+    LeaseRevoke {
+        id: LeaseId,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -4,11 +4,13 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use openraft::error::{InstallSnapshotError, NetworkError, RPCError, RaftError, RemoteError, Unreachable};
+use openraft::error::{
+    InstallSnapshotError, NetworkError, RPCError, RaftError, RemoteError, Unreachable,
+};
 use openraft::network::{RPCOption, RaftNetwork, RaftNetworkFactory};
 use openraft::raft::{
-    AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, InstallSnapshotResponse, VoteRequest,
-    VoteResponse,
+    AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, InstallSnapshotResponse,
+    VoteRequest, VoteResponse,
 };
 use tonic::transport::{Channel, Endpoint};
 
@@ -37,7 +39,10 @@ impl Channels {
             .ok()
             .map(|a| a.ip())
             .filter(|ip| !ip.is_unspecified());
-        Channels { inner: Arc::default(), local }
+        Channels {
+            inner: Arc::default(),
+            local,
+        }
     }
 
     pub fn get(&self, addr: &str) -> Result<Channel, String> {
@@ -115,14 +120,22 @@ pub(crate) async fn call(
     data: Vec<u8>,
     timeout: Duration,
 ) -> Result<Vec<u8>, (bool, String)> {
-    let Route { channels, filter, from, to, addr } = *route;
+    let Route {
+        channels,
+        filter,
+        from,
+        to,
+        addr,
+    } = *route;
     if let Some(f) = filter {
         if !f.allow(from, to) {
             return Err((true, format!("partitioned from {to}")));
         }
     }
     let ch = channels.get(addr).map_err(|e| (true, e))?;
-    let mut client = PeerClient::new(ch).max_decoding_message_size(256 << 20).max_encoding_message_size(256 << 20);
+    let mut client = PeerClient::new(ch)
+        .max_decoding_message_size(256 << 20)
+        .max_encoding_message_size(256 << 20);
     let req = Blob { data };
     let fut = async {
         match method {
@@ -135,7 +148,10 @@ pub(crate) async fn call(
     match tokio::time::timeout(timeout, fut).await {
         Err(_) => Err((false, format!("timeout after {timeout:?} calling {addr}"))),
         Ok(Err(status)) => {
-            let unreachable = matches!(status.code(), tonic::Code::Unavailable | tonic::Code::Unknown);
+            let unreachable = matches!(
+                status.code(),
+                tonic::Code::Unavailable | tonic::Code::Unknown
+            );
             Err((unreachable, format!("{addr}: {status}")))
         }
         Ok(Ok(resp)) => {
@@ -186,7 +202,13 @@ impl PeerNetwork {
         };
         let res: Result<Resp, E> =
             bincode::deserialize(&bytes).map_err(|e| RPCError::Network(NetworkError::new(&e)))?;
-        res.map_err(|e| RPCError::RemoteError(RemoteError::new_with_node(self.target, self.node.clone(), e)))
+        res.map_err(|e| {
+            RPCError::RemoteError(RemoteError::new_with_node(
+                self.target,
+                self.node.clone(),
+                e,
+            ))
+        })
     }
 }
 
@@ -203,8 +225,10 @@ impl RaftNetwork<TypeConfig> for PeerNetwork {
         &mut self,
         rpc: InstallSnapshotRequest<TypeConfig>,
         option: RPCOption,
-    ) -> Result<InstallSnapshotResponse<NodeId>, RPCError<NodeId, Member, RaftError<NodeId, InstallSnapshotError>>>
-    {
+    ) -> Result<
+        InstallSnapshotResponse<NodeId>,
+        RPCError<NodeId, Member, RaftError<NodeId, InstallSnapshotError>>,
+    > {
         self.rpc(Method::Snapshot, &rpc, &option).await
     }
 
@@ -228,7 +252,13 @@ pub async fn forward(
     timeout: Duration,
 ) -> ForwardResult {
     let data = bincode::serialize(req).map_err(|e| NodeError::Internal(e.to_string()))?;
-    let route = Route { channels, filter, from, to, addr };
+    let route = Route {
+        channels,
+        filter,
+        from,
+        to,
+        addr,
+    };
     match call(&route, Method::Forward, data, timeout).await {
         Ok(bytes) => bincode::deserialize::<ForwardResult>(&bytes)
             .map_err(|e| NodeError::Internal(format!("bad forward response: {e}")))?,

@@ -35,12 +35,21 @@ pub enum ForwardRequest {
     /// answers the log index a linearizable read must wait for.
     ReadIndex,
     LeaseKeepAlive(LeaseId),
-    LeaseTimeToLive { id: LeaseId, keys: bool },
-    MemberAdd { peer_addr: String, is_learner: bool },
+    LeaseTimeToLive {
+        id: LeaseId,
+        keys: bool,
+    },
+    MemberAdd {
+        peer_addr: String,
+        is_learner: bool,
+    },
     MemberRemove(NodeId),
     MemberPromote(NodeId),
     /// A member tells the leader its name and client address.
-    UpdateMember { id: NodeId, member: Member },
+    UpdateMember {
+        id: NodeId,
+        member: Member,
+    },
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

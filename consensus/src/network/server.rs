@@ -14,15 +14,20 @@ pub struct PeerService {
 }
 
 pub fn service(node: Arc<Node>) -> PeerServer<PeerService> {
-    PeerServer::new(PeerService { node }).max_decoding_message_size(256 << 20).max_encoding_message_size(256 << 20)
+    PeerServer::new(PeerService { node })
+        .max_decoding_message_size(256 << 20)
+        .max_encoding_message_size(256 << 20)
 }
 
 fn decode<T: serde::de::DeserializeOwned>(b: &Blob) -> Result<T, Status> {
-    bincode::deserialize(&b.data).map_err(|e| Status::invalid_argument(format!("undecodable peer message: {e}")))
+    bincode::deserialize(&b.data)
+        .map_err(|e| Status::invalid_argument(format!("undecodable peer message: {e}")))
 }
 
 fn encode<T: serde::Serialize>(v: &T) -> Result<Response<Blob>, Status> {
-    bincode::serialize(v).map(|data| Response::new(Blob { data })).map_err(|e| Status::internal(e.to_string()))
+    bincode::serialize(v)
+        .map(|data| Response::new(Blob { data }))
+        .map_err(|e| Status::internal(e.to_string()))
 }
 
 #[tonic::async_trait]

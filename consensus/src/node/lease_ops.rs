@@ -17,11 +17,21 @@ pub const MIN_TTL: i64 = 2;
 
 impl Node {
     /// Grant a lease; `id == 0` lets the server choose one.
-    pub async fn lease_grant(&self, id: LeaseId, ttl: i64) -> Result<(LeaseId, i64, Revision), NodeError> {
+    pub async fn lease_grant(
+        &self,
+        id: LeaseId,
+        ttl: i64,
+    ) -> Result<(LeaseId, i64, Revision), NodeError> {
         if id < 0 {
-            return Err(NodeError::InvalidArgument("lease id must be positive".into()));
+            return Err(NodeError::InvalidArgument(
+                "lease id must be positive".into(),
+            ));
         }
-        let id = if id == 0 { (rand::random::<u64>() >> 2).max(1) as i64 } else { id };
+        let id = if id == 0 {
+            (rand::random::<u64>() >> 2).max(1) as i64
+        } else {
+            id
+        };
         let ttl = ttl.max(MIN_TTL);
         let applied = self.write(Command::LeaseGrant { id, ttl }).await?;
         match applied.result? {
@@ -41,26 +51,46 @@ impl Node {
     pub async fn lease_keep_alive(&self, id: LeaseId) -> Result<i64, NodeError> {
         match self.to_leader(ForwardRequest::LeaseKeepAlive(id)).await? {
             ForwardResponse::LeaseTtl(ttl) => Ok(ttl),
-            other => Err(NodeError::Internal(format!("unexpected forward response {other:?}"))),
+            other => Err(NodeError::Internal(format!(
+                "unexpected forward response {other:?}"
+            ))),
         }
     }
 
-    pub async fn lease_time_to_live(&self, id: LeaseId, keys: bool) -> Result<LeaseInfo, NodeError> {
-        match self.to_leader(ForwardRequest::LeaseTimeToLive { id, keys }).await? {
+    pub async fn lease_time_to_live(
+        &self,
+        id: LeaseId,
+        keys: bool,
+    ) -> Result<LeaseInfo, NodeError> {
+        match self
+            .to_leader(ForwardRequest::LeaseTimeToLive { id, keys })
+            .await?
+        {
             ForwardResponse::LeaseInfo(info) => Ok(info),
-            other => Err(NodeError::Internal(format!("unexpected forward response {other:?}"))),
+            other => Err(NodeError::Internal(format!(
+                "unexpected forward response {other:?}"
+            ))),
         }
     }
 
     pub async fn lease_list(&self) -> Result<Vec<LeaseId>, NodeError> {
-        let mvcc = self.mvcc.read().map_err(|_| NodeError::Internal("store lock poisoned".into()))?;
-        let leases = mvcc.leases().map_err(|e| NodeError::Internal(e.to_string()))?;
+        let mvcc = self
+            .mvcc
+            .read()
+            .map_err(|_| NodeError::Internal("store lock poisoned".into()))?;
+        let leases = mvcc
+            .leases()
+            .map_err(|e| NodeError::Internal(e.to_string()))?;
         Ok(leases.into_iter().map(|l| l.id).collect())
     }
 
     fn lease_exists(&self, id: LeaseId) -> Result<Option<crate::kv::Lease>, NodeError> {
-        let mvcc = self.mvcc.read().map_err(|_| NodeError::Internal("store lock poisoned".into()))?;
-        mvcc.lease(id).map_err(|e| NodeError::Internal(e.to_string()))
+        let mvcc = self
+            .mvcc
+            .read()
+            .map_err(|_| NodeError::Internal("store lock poisoned".into()))?;
+        mvcc.lease(id)
+            .map_err(|e| NodeError::Internal(e.to_string()))
     }
 
     pub(super) fn keep_alive_local(&self, id: LeaseId) -> Result<i64, NodeError> {
@@ -71,10 +101,16 @@ impl Node {
             return Err(KvError::LeaseNotFound.into());
         }
         let mut lessor = self.lessor.lock().unwrap_or_else(|p| p.into_inner());
-        lessor.renew(id, Instant::now()).ok_or(NodeError::Kv(KvError::LeaseNotFound))
+        lessor
+            .renew(id, Instant::now())
+            .ok_or(NodeError::Kv(KvError::LeaseNotFound))
     }
 
-    pub(super) fn time_to_live_local(&self, id: LeaseId, keys: bool) -> Result<LeaseInfo, NodeError> {
+    pub(super) fn time_to_live_local(
+        &self,
+        id: LeaseId,
+        keys: bool,
+    ) -> Result<LeaseInfo, NodeError> {
         if !self.is_leader() {
             return Err(unavailable("etcdserver: not leader"));
         }
@@ -83,15 +119,27 @@ impl Node {
         };
         let remaining = {
             let lessor = self.lessor.lock().unwrap_or_else(|p| p.into_inner());
-            lessor.remaining(id, Instant::now()).map(|(_, left)| left).unwrap_or(lease.ttl)
+            lessor
+                .remaining(id, Instant::now())
+                .map(|(_, left)| left)
+                .unwrap_or(lease.ttl)
         };
         let keys = if keys {
-            let mvcc = self.mvcc.read().map_err(|_| NodeError::Internal("store lock poisoned".into()))?;
-            mvcc.lease_keys(id).map_err(|e| NodeError::Internal(e.to_string()))?
+            let mvcc = self
+                .mvcc
+                .read()
+                .map_err(|_| NodeError::Internal("store lock poisoned".into()))?;
+            mvcc.lease_keys(id)
+                .map_err(|e| NodeError::Internal(e.to_string()))?
         } else {
             Vec::new()
         };
-        Ok(LeaseInfo { id, granted_ttl: lease.ttl, ttl: if remaining <= 0 { -1 } else { remaining }, keys })
+        Ok(LeaseInfo {
+            id,
+            granted_ttl: lease.ttl,
+            ttl: if remaining <= 0 { -1 } else { remaining },
+            keys,
+        })
     }
 }
 
@@ -108,7 +156,11 @@ pub(super) async fn expiry_loop(node: Arc<Node>) {
         if !node.is_leader() {
             continue;
         }
-        let expired = node.lessor.lock().unwrap_or_else(|p| p.into_inner()).take_expired(Instant::now(), Duration::from_secs(3));
+        let expired = node
+            .lessor
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take_expired(Instant::now(), Duration::from_secs(3));
         for id in expired {
             let node = node.clone();
             tokio::spawn(async move {
@@ -118,7 +170,10 @@ pub(super) async fn expiry_loop(node: Arc<Node>) {
                             node.metrics.lease_expired.fetch_add(1, Ordering::Relaxed);
                         } else {
                             // Already revoked by a client: forget it.
-                            node.lessor.lock().unwrap_or_else(|p| p.into_inner()).remove(id);
+                            node.lessor
+                                .lock()
+                                .unwrap_or_else(|p| p.into_inner())
+                                .remove(id);
                         }
                     }
                     Err(e) => tracing::warn!(lease = id, "expiring lease failed (will retry): {e}"),

@@ -35,14 +35,28 @@ impl Lessor {
     pub fn promote(&mut self, leases: &[Lease], now: Instant) {
         self.leases = leases
             .iter()
-            .map(|l| (l.id, Timer { ttl: l.ttl, expires: now + ttl_duration(l.ttl) }))
+            .map(|l| {
+                (
+                    l.id,
+                    Timer {
+                        ttl: l.ttl,
+                        expires: now + ttl_duration(l.ttl),
+                    },
+                )
+            })
             .collect();
         self.revoking.clear();
     }
 
     /// A lease was granted (applied): it runs for its TTL from `now`.
     pub fn grant(&mut self, id: LeaseId, ttl: i64, now: Instant) {
-        self.leases.insert(id, Timer { ttl, expires: now + ttl_duration(ttl) });
+        self.leases.insert(
+            id,
+            Timer {
+                ttl,
+                expires: now + ttl_duration(ttl),
+            },
+        );
     }
 
     /// A lease was revoked (applied).
@@ -80,7 +94,11 @@ impl Lessor {
             .leases
             .iter()
             .filter(|(id, t)| {
-                t.expires <= now && self.revoking.get(id).is_none_or(|at| now.duration_since(*at) >= retry)
+                t.expires <= now
+                    && self
+                        .revoking
+                        .get(id)
+                        .is_none_or(|at| now.duration_since(*at) >= retry)
             })
             .map(|(id, _)| *id)
             .collect();
@@ -110,20 +128,38 @@ mod tests {
         let mut l = Lessor::default();
         l.grant(1, 5, t0);
         l.grant(2, 10, t0);
-        assert!(l.take_expired(t0 + Duration::from_secs(4), Duration::from_secs(1)).is_empty());
+        assert!(l
+            .take_expired(t0 + Duration::from_secs(4), Duration::from_secs(1))
+            .is_empty());
         assert_eq!(l.renew(1, t0 + Duration::from_secs(4)), Some(5));
-        assert_eq!(l.remaining(1, t0 + Duration::from_millis(4500)), Some((5, 5)));
+        assert_eq!(
+            l.remaining(1, t0 + Duration::from_millis(4500)),
+            Some((5, 5))
+        );
         // Lease 1 now expires at t0+9, lease 2 at t0+10.
-        assert_eq!(l.take_expired(t0 + Duration::from_secs(9), Duration::from_secs(1)), vec![1]);
+        assert_eq!(
+            l.take_expired(t0 + Duration::from_secs(9), Duration::from_secs(1)),
+            vec![1]
+        );
         // In flight: not proposed again until the retry interval passes.
-        assert!(l.take_expired(t0 + Duration::from_millis(9500), Duration::from_secs(1)).is_empty());
+        assert!(l
+            .take_expired(t0 + Duration::from_millis(9500), Duration::from_secs(1))
+            .is_empty());
         assert_eq!(l.renew(1, t0 + Duration::from_millis(9500)), None);
-        assert_eq!(l.take_expired(t0 + Duration::from_secs(10), Duration::from_secs(1)), vec![1, 2]);
+        assert_eq!(
+            l.take_expired(t0 + Duration::from_secs(10), Duration::from_secs(1)),
+            vec![1, 2]
+        );
         // A new leader gives everything a full TTL again.
         l.promote(&[Lease { id: 2, ttl: 10 }], t0 + Duration::from_secs(30));
-        assert!(l.take_expired(t0 + Duration::from_secs(39), Duration::from_secs(1)).is_empty());
+        assert!(l
+            .take_expired(t0 + Duration::from_secs(39), Duration::from_secs(1))
+            .is_empty());
         assert_eq!(l.remaining(1, t0), None);
-        assert_eq!(l.take_expired(t0 + Duration::from_secs(40), Duration::from_secs(1)), vec![2]);
+        assert_eq!(
+            l.take_expired(t0 + Duration::from_secs(40), Duration::from_secs(1)),
+            vec![2]
+        );
         l.remove(2);
         assert!(l.is_empty());
     }

@@ -25,7 +25,10 @@ fn url(addr: &str) -> Vec<String> {
 }
 
 fn strip_scheme(u: &str) -> String {
-    u.trim_start_matches("http://").trim_start_matches("https://").trim_end_matches('/').to_string()
+    u.trim_start_matches("http://")
+        .trim_start_matches("https://")
+        .trim_end_matches('/')
+        .to_string()
 }
 
 impl Node {
@@ -57,25 +60,36 @@ impl Node {
         peer_urls: Vec<String>,
         is_learner: bool,
     ) -> Result<(MemberInfo, Vec<MemberInfo>), NodeError> {
-        let first = peer_urls.first().ok_or_else(|| NodeError::InvalidArgument("no peer URL given".into()))?;
-        let req = ForwardRequest::MemberAdd { peer_addr: strip_scheme(first), is_learner };
+        let first = peer_urls
+            .first()
+            .ok_or_else(|| NodeError::InvalidArgument("no peer URL given".into()))?;
+        let req = ForwardRequest::MemberAdd {
+            peer_addr: strip_scheme(first),
+            is_learner,
+        };
         match self.to_leader(req).await? {
             ForwardResponse::MemberAdded(m, all) => Ok((m, all)),
-            other => Err(NodeError::Internal(format!("unexpected forward response {other:?}"))),
+            other => Err(NodeError::Internal(format!(
+                "unexpected forward response {other:?}"
+            ))),
         }
     }
 
     pub async fn member_remove(&self, id: u64) -> Result<Vec<MemberInfo>, NodeError> {
         match self.to_leader(ForwardRequest::MemberRemove(id)).await? {
             ForwardResponse::Members(all) => Ok(all),
-            other => Err(NodeError::Internal(format!("unexpected forward response {other:?}"))),
+            other => Err(NodeError::Internal(format!(
+                "unexpected forward response {other:?}"
+            ))),
         }
     }
 
     pub async fn member_promote(&self, id: u64) -> Result<Vec<MemberInfo>, NodeError> {
         match self.to_leader(ForwardRequest::MemberPromote(id)).await? {
             ForwardResponse::Members(all) => Ok(all),
-            other => Err(NodeError::Internal(format!("unexpected forward response {other:?}"))),
+            other => Err(NodeError::Internal(format!(
+                "unexpected forward response {other:?}"
+            ))),
         }
     }
 
@@ -102,26 +116,42 @@ impl Node {
         self.require_leader()?;
         let id = node_id_for(peer_addr);
         if self.member_list().iter().any(|m| m.id == id) {
-            return Err(NodeError::FailedPrecondition("etcdserver: Peer URLs already exists".into()));
+            return Err(NodeError::FailedPrecondition(
+                "etcdserver: Peer URLs already exists".into(),
+            ));
         }
-        let member = Member { name: String::new(), peer_addr: peer_addr.to_string(), client_addr: String::new() };
-        self.raft.add_learner(id, member, false).await.map_err(unavailable)?;
+        let member = Member {
+            name: String::new(),
+            peer_addr: peer_addr.to_string(),
+            client_addr: String::new(),
+        };
+        self.raft
+            .add_learner(id, member, false)
+            .await
+            .map_err(unavailable)?;
         if !is_learner {
             let raft = self.raft.clone();
             tokio::spawn(promote_when_caught_up(raft, id));
         }
         let all = self.member_list();
-        let added = all.iter().find(|m| m.id == id).cloned().unwrap_or(MemberInfo {
-            id,
-            name: String::new(),
-            peer_urls: url(peer_addr),
-            client_urls: Vec::new(),
-            is_learner: true,
-        });
+        let added = all
+            .iter()
+            .find(|m| m.id == id)
+            .cloned()
+            .unwrap_or(MemberInfo {
+                id,
+                name: String::new(),
+                peer_urls: url(peer_addr),
+                client_urls: Vec::new(),
+                is_learner: true,
+            });
         Ok((added, all))
     }
 
-    pub(super) async fn member_remove_local(&self, id: NodeId) -> Result<Vec<MemberInfo>, NodeError> {
+    pub(super) async fn member_remove_local(
+        &self,
+        id: NodeId,
+    ) -> Result<Vec<MemberInfo>, NodeError> {
         self.require_leader()?;
         let Some(m) = self.member_list().into_iter().find(|m| m.id == id) else {
             return Err(NodeError::MemberNotFound);
@@ -131,17 +161,25 @@ impl Node {
         } else {
             ChangeMembers::RemoveVoters(BTreeSet::from([id]))
         };
-        self.raft.change_membership(change, false).await.map_err(unavailable)?;
+        self.raft
+            .change_membership(change, false)
+            .await
+            .map_err(unavailable)?;
         Ok(self.member_list())
     }
 
-    pub(super) async fn member_promote_local(&self, id: NodeId) -> Result<Vec<MemberInfo>, NodeError> {
+    pub(super) async fn member_promote_local(
+        &self,
+        id: NodeId,
+    ) -> Result<Vec<MemberInfo>, NodeError> {
         self.require_leader()?;
         let Some(m) = self.member_list().into_iter().find(|m| m.id == id) else {
             return Err(NodeError::MemberNotFound);
         };
         if !m.is_learner {
-            return Err(NodeError::FailedPrecondition("etcdserver: can only promote a learner member".into()));
+            return Err(NodeError::FailedPrecondition(
+                "etcdserver: can only promote a learner member".into(),
+            ));
         }
         if !caught_up(&self.raft, id) {
             return Err(NodeError::FailedPrecondition(
@@ -155,10 +193,17 @@ impl Node {
         Ok(self.member_list())
     }
 
-    pub(super) async fn update_member_local(&self, id: NodeId, member: Member) -> Result<(), NodeError> {
+    pub(super) async fn update_member_local(
+        &self,
+        id: NodeId,
+        member: Member,
+    ) -> Result<(), NodeError> {
         self.require_leader()?;
         self.raft
-            .change_membership(ChangeMembers::SetNodes(BTreeMap::from([(id, member)])), false)
+            .change_membership(
+                ChangeMembers::SetNodes(BTreeMap::from([(id, member)])),
+                false,
+            )
             .await
             .map_err(unavailable)?;
         Ok(())
@@ -169,7 +214,11 @@ fn caught_up(raft: &crate::raft_types::Raft, id: NodeId) -> bool {
     let m = raft.metrics();
     let m = m.borrow();
     let last = m.last_log_index.unwrap_or(0);
-    let matched = m.replication.as_ref().and_then(|r| r.get(&id).cloned().flatten()).map(|l| l.index);
+    let matched = m
+        .replication
+        .as_ref()
+        .and_then(|r| r.get(&id).cloned().flatten())
+        .map(|l| l.index);
     matches!(matched, Some(i) if i + CAUGHT_UP_ENTRIES >= last)
 }
 
@@ -180,13 +229,20 @@ async fn promote_when_caught_up(raft: crate::raft_types::Raft, id: NodeId) {
             let m = raft.metrics();
             let m = m.borrow();
             let ms = m.membership_config.membership();
-            (ms.get_node(&id).is_some(), ms.voter_ids().any(|v| v == id), m.state == openraft::ServerState::Leader)
+            (
+                ms.get_node(&id).is_some(),
+                ms.voter_ids().any(|v| v == id),
+                m.state == openraft::ServerState::Leader,
+            )
         };
         if !is_member || is_voter || !is_leader {
             return;
         }
         if caught_up(&raft, id) {
-            match raft.change_membership(ChangeMembers::AddVoterIds(BTreeSet::from([id])), false).await {
+            match raft
+                .change_membership(ChangeMembers::AddVoterIds(BTreeSet::from([id])), false)
+                .await
+            {
                 Ok(_) => {
                     tracing::info!(member = id, "learner caught up: promoted to voter");
                     return;
@@ -194,7 +250,10 @@ async fn promote_when_caught_up(raft: crate::raft_types::Raft, id: NodeId) {
                 Err(e) => tracing::warn!(member = id, "promotion failed, retrying: {e}"),
             }
         }
-        let _ = raft.wait(Some(Duration::from_millis(200))).metrics(|_| false, "poll").await;
+        let _ = raft
+            .wait(Some(Duration::from_millis(200)))
+            .metrics(|_| false, "poll")
+            .await;
     }
 }
 
@@ -214,7 +273,10 @@ pub(super) async fn publish_self_loop(node: Arc<Node>) {
                 // Up to date; keep watching in case a snapshot or a peer
                 // rewrites it.
             } else if node.leader().is_some() {
-                let req = ForwardRequest::UpdateMember { id: node.id, member: node.member.clone() };
+                let req = ForwardRequest::UpdateMember {
+                    id: node.id,
+                    member: node.member.clone(),
+                };
                 if let Err(e) = node.to_leader(req).await {
                     tracing::debug!("publishing member attributes: {e}");
                 }

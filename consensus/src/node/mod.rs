@@ -4,10 +4,10 @@
 //!
 //! The `api` module (etcd gRPC) talks only to [`Node`]; it never sees openraft.
 
-pub mod lessor;
-pub mod metrics;
 mod lease_ops;
+pub mod lessor;
 mod membership;
+pub mod metrics;
 mod node_impl;
 mod proposer;
 pub mod watch_hub;
@@ -81,4 +81,3 @@ pub struct Header {
     pub revision: Revision,
     pub raft_term: u64,
 }
-

@@ -44,7 +44,12 @@ pub struct NodeConfig {
 }
 
 impl NodeConfig {
-    pub fn new(name: &str, data_dir: impl Into<PathBuf>, client_addr: &str, peer_addr: &str) -> Self {
+    pub fn new(
+        name: &str,
+        data_dir: impl Into<PathBuf>,
+        client_addr: &str,
+        peer_addr: &str,
+    ) -> Self {
         NodeConfig {
             name: name.to_string(),
             data_dir: data_dir.into(),
@@ -123,21 +128,37 @@ impl Node {
     /// bootstraps the cluster if this is a new one. The caller serves the
     /// peer and client gRPC services (see `server`).
     pub async fn start(cfg: NodeConfig) -> Result<Arc<Node>, NodeError> {
-        std::fs::create_dir_all(&cfg.data_dir)
-            .map_err(|e| NodeError::Internal(format!("cannot create {}: {e}", cfg.data_dir.display())))?;
-        let db = store::open_db(&cfg.data_dir).map_err(|e| NodeError::Internal(format!("open rocksdb: {e}")))?;
-        let mvcc = Mvcc::open(db.clone()).map_err(|e| NodeError::Internal(format!("open store: {e}")))?;
+        std::fs::create_dir_all(&cfg.data_dir).map_err(|e| {
+            NodeError::Internal(format!("cannot create {}: {e}", cfg.data_dir.display()))
+        })?;
+        let db = store::open_db(&cfg.data_dir)
+            .map_err(|e| NodeError::Internal(format!("open rocksdb: {e}")))?;
+        let mvcc =
+            Mvcc::open(db.clone()).map_err(|e| NodeError::Internal(format!("open store: {e}")))?;
         let mvcc = Arc::new(RwLock::new(mvcc));
         let hub = Arc::new(WatchHub::new(mvcc.clone()));
         let lessor = Arc::new(Mutex::new(Lessor::default()));
         let metrics = Arc::new(Metrics::default());
-        let listener = Arc::new(Listener { hub: hub.clone(), lessor: lessor.clone(), metrics: metrics.clone() });
+        let listener = Arc::new(Listener {
+            hub: hub.clone(),
+            lessor: lessor.clone(),
+            metrics: metrics.clone(),
+        });
         let log_store = LogStore::new(db.clone());
-        let sm = StateMachine::open(db.clone(), mvcc.clone(), &cfg.data_dir.join("snapshots"), listener)
-            .map_err(|e| NodeError::Internal(format!("open state machine: {e}")))?;
+        let sm = StateMachine::open(
+            db.clone(),
+            mvcc.clone(),
+            &cfg.data_dir.join("snapshots"),
+            listener,
+        )
+        .map_err(|e| NodeError::Internal(format!("open state machine: {e}")))?;
 
         let id = node_id_for(&cfg.peer_addr);
-        let member = Member { name: cfg.name.clone(), peer_addr: cfg.peer_addr.clone(), client_addr: cfg.client_addr.clone() };
+        let member = Member {
+            name: cfg.name.clone(),
+            peer_addr: cfg.peer_addr.clone(),
+            client_addr: cfg.client_addr.clone(),
+        };
         let raft_config = Config {
             cluster_name: "vitrail".into(),
             heartbeat_interval: cfg.heartbeat_ms,
@@ -152,10 +173,17 @@ impl Node {
             snapshot_max_chunk_size: 1 << 20,
             ..Default::default()
         };
-        let raft_config =
-            Arc::new(raft_config.validate().map_err(|e| NodeError::InvalidArgument(format!("raft config: {e}")))?);
+        let raft_config = Arc::new(
+            raft_config
+                .validate()
+                .map_err(|e| NodeError::InvalidArgument(format!("raft config: {e}")))?,
+        );
         let channels = Channels::from_peer_addr(&cfg.peer_addr);
-        let network = NetworkFactory { self_id: id, channels: channels.clone(), filter: cfg.filter.clone() };
+        let network = NetworkFactory {
+            self_id: id,
+            channels: channels.clone(),
+            filter: cfg.filter.clone(),
+        };
         let raft = Raft::new(id, raft_config, network, log_store, sm)
             .await
             .map_err(|e| NodeError::Internal(format!("start raft: {e}")))?;
@@ -196,7 +224,11 @@ impl Node {
                     // identical on every node, so none is recorded here.
                     members.insert(
                         node_id_for(peer),
-                        Member { name: name.clone(), peer_addr: peer.clone(), client_addr: String::new() },
+                        Member {
+                            name: name.clone(),
+                            peer_addr: peer.clone(),
+                            client_addr: String::new(),
+                        },
                     );
                 }
                 if !members.contains_key(&id) {
@@ -255,7 +287,10 @@ impl Node {
     pub(super) fn peer_addr_of(&self, id: NodeId) -> Option<String> {
         let m = self.raft.metrics();
         let m = m.borrow();
-        m.membership_config.membership().get_node(&id).map(|n| n.peer_addr.clone())
+        m.membership_config
+            .membership()
+            .get_node(&id)
+            .map(|n| n.peer_addr.clone())
     }
 
     /// Waits (bounded) until some leader is known.
@@ -281,9 +316,20 @@ impl Node {
         if leader == self.id {
             return Box::pin(self.handle_forward(req)).await;
         }
-        let addr = self.peer_addr_of(leader).ok_or_else(|| unavailable("leader address unknown"))?;
+        let addr = self
+            .peer_addr_of(leader)
+            .ok_or_else(|| unavailable("leader address unknown"))?;
         self.metrics.forwarded.fetch_add(1, Ordering::Relaxed);
-        forward(&self.channels, &self.filter, self.id, leader, &addr, &req, Duration::from_secs(10)).await
+        forward(
+            &self.channels,
+            &self.filter,
+            self.id,
+            leader,
+            &addr,
+            &req,
+            Duration::from_secs(10),
+        )
+        .await
     }
 
     /// Handles a request forwarded by a follower (or by ourselves).
@@ -305,18 +351,31 @@ impl Node {
             }
             ForwardRequest::ReadIndex => {
                 let (read, _applied) = self.raft.get_read_log_id().await.map_err(unavailable)?;
-                Ok(ForwardResponse::ReadIndex(read.map(|l| l.index).unwrap_or(0)))
+                Ok(ForwardResponse::ReadIndex(
+                    read.map(|l| l.index).unwrap_or(0),
+                ))
             }
-            ForwardRequest::LeaseKeepAlive(id) => self.keep_alive_local(id).map(ForwardResponse::LeaseTtl),
-            ForwardRequest::LeaseTimeToLive { id, keys } => {
-                self.time_to_live_local(id, keys).map(ForwardResponse::LeaseInfo)
+            ForwardRequest::LeaseKeepAlive(id) => {
+                self.keep_alive_local(id).map(ForwardResponse::LeaseTtl)
             }
-            ForwardRequest::MemberAdd { peer_addr, is_learner } => {
+            ForwardRequest::LeaseTimeToLive { id, keys } => self
+                .time_to_live_local(id, keys)
+                .map(ForwardResponse::LeaseInfo),
+            ForwardRequest::MemberAdd {
+                peer_addr,
+                is_learner,
+            } => {
                 let (m, all) = self.member_add_local(&peer_addr, is_learner).await?;
                 Ok(ForwardResponse::MemberAdded(m, all))
             }
-            ForwardRequest::MemberRemove(id) => self.member_remove_local(id).await.map(ForwardResponse::Members),
-            ForwardRequest::MemberPromote(id) => self.member_promote_local(id).await.map(ForwardResponse::Members),
+            ForwardRequest::MemberRemove(id) => self
+                .member_remove_local(id)
+                .await
+                .map(ForwardResponse::Members),
+            ForwardRequest::MemberPromote(id) => self
+                .member_promote_local(id)
+                .await
+                .map(ForwardResponse::Members),
             ForwardRequest::UpdateMember { id, member } => {
                 self.update_member_local(id, member).await?;
                 Ok(ForwardResponse::Done)
@@ -324,9 +383,15 @@ impl Node {
         }
     }
 
-    pub(super) async fn enqueue(&self, cmd: Command) -> Result<oneshot::Receiver<Result<Applied, NodeError>>, NodeError> {
+    pub(super) async fn enqueue(
+        &self,
+        cmd: Command,
+    ) -> Result<oneshot::Receiver<Result<Applied, NodeError>>, NodeError> {
         let (tx, rx) = oneshot::channel();
-        self.proposer.send(Proposal { cmd, tx }).await.map_err(|_| unavailable("node is shutting down"))?;
+        self.proposer
+            .send(Proposal { cmd, tx })
+            .await
+            .map_err(|_| unavailable("node is shutting down"))?;
         Ok(rx)
     }
 
@@ -351,8 +416,14 @@ impl Node {
             let left = deadline.saturating_duration_since(tokio::time::Instant::now());
             let leader = self.wait_leader(left).await?;
             let retry = if leader == self.id {
-                self.metrics.proposal_batches.fetch_add(1, Ordering::Relaxed);
-                match self.raft.client_write(crate::raft_types::Request::Batch(cmds.clone())).await {
+                self.metrics
+                    .proposal_batches
+                    .fetch_add(1, Ordering::Relaxed);
+                match self
+                    .raft
+                    .client_write(crate::raft_types::Request::Batch(cmds.clone()))
+                    .await
+                {
                     Ok(resp) => return Ok(resp.data.results),
                     Err(RaftError::APIError(ClientWriteError::ForwardToLeader(_))) => {
                         return Err(unavailable("etcdserver: leader changed"))
@@ -360,15 +431,33 @@ impl Node {
                     Err(e) => return Err(unavailable(e)),
                 }
             } else {
-                let addr = self.peer_addr_of(leader).ok_or_else(|| unavailable("leader address unknown"))?;
+                let addr = self
+                    .peer_addr_of(leader)
+                    .ok_or_else(|| unavailable("leader address unknown"))?;
                 self.metrics.forwarded.fetch_add(1, Ordering::Relaxed);
                 let req = ForwardRequest::Write(cmds.clone());
                 // Generous: one forwarded DeleteRange can remove a whole key
                 // space, and its outcome is unknown if we give up early.
-                match forward(&self.channels, &self.filter, self.id, leader, &addr, &req, Duration::from_secs(60)).await {
+                match forward(
+                    &self.channels,
+                    &self.filter,
+                    self.id,
+                    leader,
+                    &addr,
+                    &req,
+                    Duration::from_secs(60),
+                )
+                .await
+                {
                     Ok(ForwardResponse::Write(results)) => return Ok(results),
-                    Ok(other) => return Err(NodeError::Internal(format!("unexpected forward response {other:?}"))),
-                    Err(NodeError::Unavailable(m)) if m.ends_with(NOT_LEADER) => "forwarded to a former leader",
+                    Ok(other) => {
+                        return Err(NodeError::Internal(format!(
+                            "unexpected forward response {other:?}"
+                        )))
+                    }
+                    Err(NodeError::Unavailable(m)) if m.ends_with(NOT_LEADER) => {
+                        "forwarded to a former leader"
+                    }
                     Err(e) => return Err(e),
                 }
             };
@@ -384,11 +473,20 @@ impl Node {
     /// committed before the call (ReadIndex, answered by the leader).
     pub(super) async fn linearize(&self) -> Result<(), NodeError> {
         if self.is_leader() {
-            return self.raft.ensure_linearizable().await.map(|_| ()).map_err(unavailable);
+            return self
+                .raft
+                .ensure_linearizable()
+                .await
+                .map(|_| ())
+                .map_err(unavailable);
         }
         let index = match self.to_leader(ForwardRequest::ReadIndex).await? {
             ForwardResponse::ReadIndex(i) => i,
-            other => return Err(NodeError::Internal(format!("unexpected forward response {other:?}"))),
+            other => {
+                return Err(NodeError::Internal(format!(
+                    "unexpected forward response {other:?}"
+                )))
+            }
         };
         self.raft
             .wait(Some(Duration::from_secs(5)))
@@ -404,7 +502,10 @@ impl Node {
         if !req.serializable {
             self.linearize().await?;
         }
-        let mvcc = self.mvcc.read().map_err(|_| NodeError::Internal("store lock poisoned".into()))?;
+        let mvcc = self
+            .mvcc
+            .read()
+            .map_err(|_| NodeError::Internal("store lock poisoned".into()))?;
         let resp = mvcc.range(&req)?;
         Ok((mvcc.revision(), resp))
     }
@@ -427,14 +528,23 @@ impl Node {
             self.cluster_id.store(cluster_id, Ordering::Relaxed);
         }
         let raft_term = self.raft.metrics().borrow().current_term;
-        Header { cluster_id, member_id: self.id, revision, raft_term }
+        Header {
+            cluster_id,
+            member_id: self.id,
+            revision,
+            raft_term,
+        }
     }
 
     pub fn status(&self) -> NodeStatus {
         let db_size = self.mvcc.read().map(|m| m.db_size()).unwrap_or(0) as i64;
         let m = self.raft.metrics();
         let m = m.borrow();
-        let is_learner = !m.membership_config.membership().voter_ids().any(|v| v == self.id);
+        let is_learner = !m
+            .membership_config
+            .membership()
+            .voter_ids()
+            .any(|v| v == self.id);
         NodeStatus {
             member_id: self.id,
             leader: m.current_leader.unwrap_or(0),
@@ -452,13 +562,41 @@ impl Node {
         let watchers = self.hub.watchers() as f64;
         let leases = self.lessor.lock().map(|l| l.len()).unwrap_or(0) as f64;
         self.metrics.render(&[
-            ("vitrail_raft_term", "Current Raft term.", st.raft_term as f64),
-            ("vitrail_raft_index", "Last Raft log index.", st.raft_index as f64),
-            ("vitrail_raft_applied_index", "Last applied Raft log index.", st.raft_applied_index as f64),
-            ("vitrail_is_leader", "1 if this node is the Raft leader.", if st.leader == self.id { 1.0 } else { 0.0 }),
-            ("vitrail_has_leader", "1 if a leader is known.", if st.leader != 0 { 1.0 } else { 0.0 }),
-            ("vitrail_db_size_bytes", "Approximate size of the key-value data.", st.db_size as f64),
-            ("vitrail_revision", "Current store revision.", self.revision() as f64),
+            (
+                "vitrail_raft_term",
+                "Current Raft term.",
+                st.raft_term as f64,
+            ),
+            (
+                "vitrail_raft_index",
+                "Last Raft log index.",
+                st.raft_index as f64,
+            ),
+            (
+                "vitrail_raft_applied_index",
+                "Last applied Raft log index.",
+                st.raft_applied_index as f64,
+            ),
+            (
+                "vitrail_is_leader",
+                "1 if this node is the Raft leader.",
+                if st.leader == self.id { 1.0 } else { 0.0 },
+            ),
+            (
+                "vitrail_has_leader",
+                "1 if a leader is known.",
+                if st.leader != 0 { 1.0 } else { 0.0 },
+            ),
+            (
+                "vitrail_db_size_bytes",
+                "Approximate size of the key-value data.",
+                st.db_size as f64,
+            ),
+            (
+                "vitrail_revision",
+                "Current store revision.",
+                self.revision() as f64,
+            ),
             ("vitrail_watchers", "Open watch streams.", watchers),
             ("vitrail_leases", "Leases tracked by the lessor.", leases),
         ])
@@ -469,7 +607,11 @@ impl Node {
         let db = self.db.clone();
         let dir = std::env::temp_dir();
         tokio::task::spawn_blocking(move || {
-            let path = dir.join(format!("vitrail-snapshot-{}-{}.tmp", std::process::id(), rand::random::<u64>()));
+            let path = dir.join(format!(
+                "vitrail-snapshot-{}-{}.tmp",
+                std::process::id(),
+                rand::random::<u64>()
+            ));
             let res = store::snapshot_file::write(&db, &path)
                 .map_err(|e| NodeError::Internal(e.to_string()))
                 .and_then(|_| std::fs::read(&path).map_err(|e| NodeError::Internal(e.to_string())));
@@ -490,7 +632,10 @@ async fn leadership_loop(node: Arc<Node>) {
     loop {
         let (leader, is_leader) = {
             let m = rx.borrow();
-            (m.current_leader, m.state == ServerState::Leader && m.current_leader == Some(node.id))
+            (
+                m.current_leader,
+                m.state == ServerState::Leader && m.current_leader == Some(node.id),
+            )
         };
         if leader != last_leader {
             if leader.is_some() {
@@ -499,9 +644,21 @@ async fn leadership_loop(node: Arc<Node>) {
             last_leader = leader;
         }
         if is_leader && !was_leader {
-            let leases = node.mvcc.read().ok().and_then(|m| m.leases().ok()).unwrap_or_default();
-            node.lessor.lock().unwrap_or_else(|p| p.into_inner()).promote(&leases, Instant::now());
-            tracing::info!(node = node.id, leases = leases.len(), "became leader; leases renewed for one TTL");
+            let leases = node
+                .mvcc
+                .read()
+                .ok()
+                .and_then(|m| m.leases().ok())
+                .unwrap_or_default();
+            node.lessor
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .promote(&leases, Instant::now());
+            tracing::info!(
+                node = node.id,
+                leases = leases.len(),
+                "became leader; leases renewed for one TTL"
+            );
         }
         was_leader = is_leader;
         tokio::select! {

@@ -44,7 +44,9 @@ pub(super) async fn run(node: Arc<Node>, mut rx: mpsc::Receiver<Proposal>) {
                 Err(_) => break,
             }
         }
-        node.metrics.proposals.fetch_add(batch.len() as u64, Ordering::Relaxed);
+        node.metrics
+            .proposals
+            .fetch_add(batch.len() as u64, Ordering::Relaxed);
         let node = node.clone();
         tokio::spawn(async move {
             let _permit = permit;
@@ -66,7 +68,9 @@ pub(super) async fn run(node: Arc<Node>, mut rx: mpsc::Receiver<Proposal>) {
                     }
                 }
                 Err(e) => {
-                    node.metrics.proposals_failed.fetch_add(txs.len() as u64, Ordering::Relaxed);
+                    node.metrics
+                        .proposals_failed
+                        .fetch_add(txs.len() as u64, Ordering::Relaxed);
                     for tx in txs {
                         let _ = tx.send(Err(e.clone()));
                     }

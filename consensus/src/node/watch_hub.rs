@@ -71,13 +71,17 @@ impl WatchHub {
 
     /// Called by the state machine after results are durable.
     pub fn publish(&self, responses: &[Response]) {
-        let mut published = self.shared.published.lock().unwrap_or_else(|p| p.into_inner());
+        let mut published = self
+            .shared
+            .published
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
         for a in responses.iter().flat_map(|r| r.results.iter()) {
             if !a.events.is_empty() && a.revision > *published {
-                let _ = self
-                    .shared
-                    .tx
-                    .send(HubMsg::Batch(Arc::new(WatchBatch { revision: a.revision, events: a.events.clone() })));
+                let _ = self.shared.tx.send(HubMsg::Batch(Arc::new(WatchBatch {
+                    revision: a.revision,
+                    events: a.events.clone(),
+                })));
             }
             *published = (*published).max(a.revision);
         }
@@ -87,28 +91,53 @@ impl WatchHub {
     /// called when the node shuts down, so clients reconnect elsewhere
     /// instead of waiting on a member that will never speak again.
     pub fn close(&self) {
-        let _published = self.shared.published.lock().unwrap_or_else(|p| p.into_inner());
+        let _published = self
+            .shared
+            .published
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
         self.shared.closed.store(true, Ordering::SeqCst);
         let _ = self.shared.tx.send(HubMsg::Closed);
     }
 
     /// Called after a snapshot replaced the state.
     pub fn reset(&self, revision: Revision) {
-        let mut published = self.shared.published.lock().unwrap_or_else(|p| p.into_inner());
+        let mut published = self
+            .shared
+            .published
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
         *published = revision;
         let _ = self.shared.tx.send(HubMsg::Reset(revision));
     }
 
-    pub fn subscribe(&self, range: KeyRange, start_revision: Revision) -> Result<WatchStream, KvError> {
+    pub fn subscribe(
+        &self,
+        range: KeyRange,
+        start_revision: Revision,
+    ) -> Result<WatchStream, KvError> {
         let (rx, current) = {
-            let published = self.shared.published.lock().unwrap_or_else(|p| p.into_inner());
+            let published = self
+                .shared
+                .published
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
             if self.shared.closed.load(Ordering::SeqCst) {
                 return Err(KvError::InvalidArgument("node is shutting down".into()));
             }
             (self.shared.tx.subscribe(), *published)
         };
-        let start = if start_revision <= 0 { current + 1 } else { start_revision };
-        let compacted = self.shared.mvcc.read().map(|m| m.compact_revision()).unwrap_or(0);
+        let start = if start_revision <= 0 {
+            current + 1
+        } else {
+            start_revision
+        };
+        let compacted = self
+            .shared
+            .mvcc
+            .read()
+            .map(|m| m.compact_revision())
+            .unwrap_or(0);
         if start < compacted {
             return Err(KvError::Compacted);
         }
@@ -126,7 +155,11 @@ impl WatchHub {
 
     /// The newest revision whose events have been published.
     pub fn published_revision(&self) -> Revision {
-        *self.shared.published.lock().unwrap_or_else(|p| p.into_inner())
+        *self
+            .shared
+            .published
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
     }
 
     /// Open watch streams (for metrics).
@@ -174,10 +207,17 @@ impl WatchStream {
                         continue;
                     }
                     self.next_rev = b.revision + 1;
-                    let events: Vec<Event> =
-                        b.events.iter().filter(|e| self.range.contains(&e.kv.key)).cloned().collect();
+                    let events: Vec<Event> = b
+                        .events
+                        .iter()
+                        .filter(|e| self.range.contains(&e.kv.key))
+                        .cloned()
+                        .collect();
                     if !events.is_empty() {
-                        return Some(Ok(WatchBatch { revision: b.revision, events }));
+                        return Some(Ok(WatchBatch {
+                            revision: b.revision,
+                            events,
+                        }));
                     }
                 }
                 Ok(HubMsg::Closed) => return None,
@@ -186,7 +226,11 @@ impl WatchStream {
                     self.needs_replay = true;
                 }
                 Err(broadcast::error::RecvError::Lagged(_)) => {
-                    self.replay_upto = *self.shared.published.lock().unwrap_or_else(|p| p.into_inner());
+                    self.replay_upto = *self
+                        .shared
+                        .published
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner());
                     self.needs_replay = true;
                 }
                 Err(broadcast::error::RecvError::Closed) => return None,
@@ -199,7 +243,11 @@ impl WatchStream {
             return Ok(());
         }
         let events = {
-            let mvcc = self.shared.mvcc.read().map_err(|_| KvError::InvalidArgument("store poisoned".into()))?;
+            let mvcc = self
+                .shared
+                .mvcc
+                .read()
+                .map_err(|_| KvError::InvalidArgument("store poisoned".into()))?;
             mvcc.events_since(self.next_rev, &self.range)?
         };
         for ev in events {
@@ -209,7 +257,10 @@ impl WatchStream {
             }
             match self.pending.back_mut() {
                 Some(b) if b.revision == rev => b.events.push(ev),
-                _ => self.pending.push_back(WatchBatch { revision: rev, events: vec![ev] }),
+                _ => self.pending.push_back(WatchBatch {
+                    revision: rev,
+                    events: vec![ev],
+                }),
             }
         }
         self.next_rev = self.replay_upto + 1;

@@ -40,31 +40,52 @@ impl LogStore {
         LogStore { db, syncer: tx }
     }
 
-    fn get_meta<T: serde::de::DeserializeOwned>(&self, key: &[u8]) -> Result<Option<T>, StorageError> {
+    fn get_meta<T: serde::de::DeserializeOwned>(
+        &self,
+        key: &[u8],
+    ) -> Result<Option<T>, StorageError> {
         let cf = cf(&self.db, CF_RAFT)?;
-        match self.db.get_cf(&cf, key).map_err(|e| io_err(ErrorSubject::Store, ErrorVerb::Read, e))? {
+        match self
+            .db
+            .get_cf(&cf, key)
+            .map_err(|e| io_err(ErrorSubject::Store, ErrorVerb::Read, e))?
+        {
             Some(b) => Ok(Some(decode(&b)?)),
             None => Ok(None),
         }
     }
 
-    fn put_meta<T: serde::Serialize>(&self, key: &[u8], v: &T, sync: bool) -> Result<(), StorageError> {
+    fn put_meta<T: serde::Serialize>(
+        &self,
+        key: &[u8],
+        v: &T,
+        sync: bool,
+    ) -> Result<(), StorageError> {
         let cf = cf(&self.db, CF_RAFT)?;
         let mut opts = WriteOptions::default();
         opts.set_sync(sync);
         let mut batch = WriteBatchWithTransaction::<true>::default();
         batch.put_cf(&cf, key, encode(v)?);
-        self.db.write_opt(batch, &opts).map_err(|e| io_err(ErrorSubject::Store, ErrorVerb::Write, e))
+        self.db
+            .write_opt(batch, &opts)
+            .map_err(|e| io_err(ErrorSubject::Store, ErrorVerb::Write, e))
     }
 }
 
 impl LogStore {
     /// A batch deleting every stored entry with index in `[from, to]`
     /// (transaction DBs have no DeleteRange, so keys are deleted one by one).
-    fn delete_batch(&self, from: u64, to: u64) -> Result<WriteBatchWithTransaction<true>, StorageError> {
+    fn delete_batch(
+        &self,
+        from: u64,
+        to: u64,
+    ) -> Result<WriteBatchWithTransaction<true>, StorageError> {
         let cf = cf(&self.db, CF_LOG)?;
         let mut batch = WriteBatchWithTransaction::<true>::default();
-        let iter = self.db.iterator_cf(&cf, IteratorMode::From(&index_key(from), Direction::Forward));
+        let iter = self.db.iterator_cf(
+            &cf,
+            IteratorMode::From(&index_key(from), Direction::Forward),
+        );
         for item in iter {
             let (k, _) = item.map_err(|e| io_err(ErrorSubject::Logs, ErrorVerb::Read, e))?;
             if k.len() == 8 && k.as_ref() > index_key(to).as_slice() {
@@ -84,7 +105,10 @@ fn sync_loop(db: Arc<Db>, rx: mpsc::Receiver<LogFlushed<TypeConfig>>) {
         }
         let res = db.flush_wal(true);
         for cb in waiting {
-            let r = res.as_ref().map(|_| ()).map_err(|e| std::io::Error::other(e.to_string()));
+            let r = res
+                .as_ref()
+                .map(|_| ())
+                .map_err(|e| std::io::Error::other(e.to_string()));
             cb.log_io_completed(r);
         }
     }
@@ -110,7 +134,10 @@ impl RaftLogReader<TypeConfig> for LogStore {
         let cf = cf(&self.db, CF_LOG)?;
         let start = bound_start(range.start_bound());
         let mut out = Vec::new();
-        let iter = self.db.iterator_cf(&cf, IteratorMode::From(&index_key(start), Direction::Forward));
+        let iter = self.db.iterator_cf(
+            &cf,
+            IteratorMode::From(&index_key(start), Direction::Forward),
+        );
         for item in iter {
             let (k, v) = item.map_err(|e| io_err(ErrorSubject::Logs, ErrorVerb::Read, e))?;
             let mut idx = [0u8; 8];
@@ -141,7 +168,10 @@ impl RaftLogStorage<TypeConfig> for LogStore {
             }
             None => last_purged,
         };
-        Ok(LogState { last_purged_log_id: last_purged, last_log_id: last })
+        Ok(LogState {
+            last_purged_log_id: last_purged,
+            last_log_id: last,
+        })
     }
 
     async fn get_log_reader(&mut self) -> Self::LogReader {
@@ -165,7 +195,11 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         Ok(self.get_meta::<Option<LogId>>(KEY_COMMITTED)?.flatten())
     }
 
-    async fn append<I>(&mut self, entries: I, callback: LogFlushed<TypeConfig>) -> Result<(), StorageError>
+    async fn append<I>(
+        &mut self,
+        entries: I,
+        callback: LogFlushed<TypeConfig>,
+    ) -> Result<(), StorageError>
     where
         I: IntoIterator<Item = Entry> + Send,
         I::IntoIter: Send,
@@ -175,10 +209,15 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         for entry in entries {
             batch.put_cf(&cf, index_key(entry.log_id.index), encode(&entry)?);
         }
-        self.db.write(batch).map_err(|e| io_err(ErrorSubject::Logs, ErrorVerb::Write, e))?;
+        self.db
+            .write(batch)
+            .map_err(|e| io_err(ErrorSubject::Logs, ErrorVerb::Write, e))?;
         if let Err(mpsc::SendError(cb)) = self.syncer.send(callback) {
             // The syncer thread is gone: sync inline so durability holds.
-            let r = self.db.flush_wal(true).map_err(|e| std::io::Error::other(e.to_string()));
+            let r = self
+                .db
+                .flush_wal(true)
+                .map_err(|e| std::io::Error::other(e.to_string()));
             cb.log_io_completed(r);
         }
         Ok(())
@@ -188,12 +227,16 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         let batch = self.delete_batch(log_id.index, u64::MAX)?;
         let mut opts = WriteOptions::default();
         opts.set_sync(true);
-        self.db.write_opt(batch, &opts).map_err(|e| io_err(ErrorSubject::Logs, ErrorVerb::Delete, e))
+        self.db
+            .write_opt(batch, &opts)
+            .map_err(|e| io_err(ErrorSubject::Logs, ErrorVerb::Delete, e))
     }
 
     async fn purge(&mut self, log_id: LogId) -> Result<(), StorageError> {
         self.put_meta(KEY_LAST_PURGED, &log_id, true)?;
         let batch = self.delete_batch(0, log_id.index)?;
-        self.db.write(batch).map_err(|e| io_err(ErrorSubject::Logs, ErrorVerb::Delete, e))
+        self.db
+            .write(batch)
+            .map_err(|e| io_err(ErrorSubject::Logs, ErrorVerb::Delete, e))
     }
 }

@@ -64,14 +64,27 @@ pub fn open_db(dir: &Path) -> Result<Arc<Db>, rocksdb::Error> {
     Ok(Arc::new(db))
 }
 
-pub(crate) fn cf<'a>(db: &'a Db, name: &str) -> Result<Arc<rocksdb::BoundColumnFamily<'a>>, StorageError> {
+pub(crate) fn cf<'a>(
+    db: &'a Db,
+    name: &str,
+) -> Result<Arc<rocksdb::BoundColumnFamily<'a>>, StorageError> {
     db.cf_handle(name).ok_or_else(|| {
-        io_err(ErrorSubject::Store, ErrorVerb::Read, std::io::Error::other(format!("missing column family {name}")))
+        io_err(
+            ErrorSubject::Store,
+            ErrorVerb::Read,
+            std::io::Error::other(format!("missing column family {name}")),
+        )
     })
 }
 
-pub(crate) fn io_err(subject: ErrorSubject<NodeId>, verb: ErrorVerb, e: impl std::error::Error + 'static) -> StorageError {
-    StorageError::IO { source: StorageIOError::new(subject, verb, AnyError::new(&e)) }
+pub(crate) fn io_err(
+    subject: ErrorSubject<NodeId>,
+    verb: ErrorVerb,
+    e: impl std::error::Error + 'static,
+) -> StorageError {
+    StorageError::IO {
+        source: StorageIOError::new(subject, verb, AnyError::new(&e)),
+    }
 }
 
 pub(crate) fn encode<T: serde::Serialize>(v: &T) -> Result<Vec<u8>, StorageError> {
@@ -94,13 +107,15 @@ pub fn restore(data_dir: &Path, snapshot: &Path) -> Result<(), String> {
             data_dir.display()
         ));
     }
-    std::fs::create_dir_all(data_dir).map_err(|e| format!("cannot create {}: {e}", data_dir.display()))?;
+    std::fs::create_dir_all(data_dir)
+        .map_err(|e| format!("cannot create {}: {e}", data_dir.display()))?;
     let db = open_db(data_dir).map_err(|e| format!("open rocksdb: {e}"))?;
     snapshot_file::load(&db, snapshot).map_err(|e| format!("load {}: {e}", snapshot.display()))?;
     // Forget the old cluster's Raft position, membership and identity.
     snapshot_file::clear_cf(&db, CF_SM).map_err(|e| e.to_string())?;
     let handle = cf(&db, CF_SM).map_err(|e| e.to_string())?;
-    db.delete_cf(&handle, b"cluster_id").map_err(|e| e.to_string())?;
+    db.delete_cf(&handle, b"cluster_id")
+        .map_err(|e| e.to_string())?;
     db.flush_wal(true).map_err(|e| e.to_string())?;
     Ok(())
 }

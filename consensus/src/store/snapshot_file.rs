@@ -56,9 +56,11 @@ pub fn write(db: &Db, path: &Path) -> Result<(Option<LogId>, StoredMembership), 
                 }
             }
             out.write_all(&[i as u8]).map_err(werr)?;
-            out.write_all(&(k.len() as u32).to_le_bytes()).map_err(werr)?;
+            out.write_all(&(k.len() as u32).to_le_bytes())
+                .map_err(werr)?;
             out.write_all(&k).map_err(werr)?;
-            out.write_all(&(v.len() as u32).to_le_bytes()).map_err(werr)?;
+            out.write_all(&(v.len() as u32).to_le_bytes())
+                .map_err(werr)?;
             out.write_all(&v).map_err(werr)?;
         }
     }
@@ -87,7 +89,9 @@ pub fn load(db: &Db, path: &Path) -> Result<(), StorageError> {
     let mut input = BufReader::new(File::open(path).map_err(rerr)?);
     let magic = read_exact(&mut input, MAGIC.len())?;
     if magic.as_slice() != MAGIC {
-        return Err(rerr(std::io::Error::other("not a vitrail snapshot (bad magic)")));
+        return Err(rerr(std::io::Error::other(
+            "not a vitrail snapshot (bad magic)",
+        )));
     }
     for name in &names {
         clear_cf(db, name)?;
@@ -99,9 +103,12 @@ pub fn load(db: &Db, path: &Path) -> Result<(), StorageError> {
         if tag[0] == END {
             break;
         }
-        let name = names
-            .get(tag[0] as usize)
-            .ok_or_else(|| rerr(std::io::Error::other(format!("bad column family tag {}", tag[0]))))?;
+        let name = names.get(tag[0] as usize).ok_or_else(|| {
+            rerr(std::io::Error::other(format!(
+                "bad column family tag {}",
+                tag[0]
+            )))
+        })?;
         let klen = read_u32(&mut input)?;
         let key = read_exact(&mut input, klen)?;
         let vlen = read_u32(&mut input)?;

@@ -16,7 +16,8 @@ use super::snapshot_file::{self, KEY_LAST_APPLIED, KEY_MEMBERSHIP};
 use super::{cf, decode, encode, io_err, Db, CF_SM};
 use crate::kv::{Command, LeaseId, Mvcc, Revision};
 use crate::raft_types::{
-    Entry, LogId, Request, Response, Snapshot, SnapshotMeta, StorageError, StoredMembership, TypeConfig,
+    Entry, LogId, Request, Response, Snapshot, SnapshotMeta, StorageError, StoredMembership,
+    TypeConfig,
 };
 
 const KEY_SNAPSHOT_META: &[u8] = b"snapshot_meta";
@@ -48,7 +49,10 @@ fn sm_err(verb: ErrorVerb, e: impl std::error::Error + 'static) -> StorageError 
 
 fn get_sm<T: serde::de::DeserializeOwned>(db: &Db, key: &[u8]) -> Result<Option<T>, StorageError> {
     let handle = cf(db, CF_SM)?;
-    match db.get_cf(&handle, key).map_err(|e| sm_err(ErrorVerb::Read, e))? {
+    match db
+        .get_cf(&handle, key)
+        .map_err(|e| sm_err(ErrorVerb::Read, e))?
+    {
         Some(b) => Ok(Some(decode(&b)?)),
         None => Ok(None),
     }
@@ -60,16 +64,23 @@ fn put_sm_synced<T: serde::Serialize>(db: &Db, key: &[u8], v: &T) -> Result<(), 
     batch.put_cf(&handle, key, encode(v)?);
     let mut opts = WriteOptions::default();
     opts.set_sync(true);
-    db.write_opt(batch, &opts).map_err(|e| sm_err(ErrorVerb::Write, e))
+    db.write_opt(batch, &opts)
+        .map_err(|e| sm_err(ErrorVerb::Write, e))
 }
 
 /// The cluster id, fixed when the first membership entry is applied.
 pub fn read_cluster_id(db: &Db) -> u64 {
-    get_sm::<u64>(db, KEY_CLUSTER_ID).ok().flatten().unwrap_or(0)
+    get_sm::<u64>(db, KEY_CLUSTER_ID)
+        .ok()
+        .flatten()
+        .unwrap_or(0)
 }
 
 fn now_nanos() -> u128 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0)
 }
 
 impl StateMachine {
@@ -119,23 +130,34 @@ impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
     async fn build_snapshot(&mut self) -> Result<Snapshot, StorageError> {
         let db = self.db.clone();
         let dir = self.dir.clone();
-        let (meta, path) = tokio::task::spawn_blocking(move || -> Result<(SnapshotMeta, PathBuf), StorageError> {
-            let tmp = dir.join(format!("building-{}.tmp", now_nanos()));
-            let (last_applied, membership) = snapshot_file::write(&db, &tmp)?;
-            let index = last_applied.map(|l| l.index).unwrap_or(0);
-            let term = last_applied.map(|l| l.leader_id.term).unwrap_or(0);
-            let id = format!("{term}-{index}-{}", now_nanos());
-            let path = dir.join(format!("snap-{id}.bin"));
-            std::fs::rename(&tmp, &path).map_err(|e| sm_err(ErrorVerb::Write, e))?;
-            let meta = SnapshotMeta { last_log_id: last_applied, last_membership: membership, snapshot_id: id };
-            put_sm_synced(&db, KEY_SNAPSHOT_META, &meta)?;
-            remove_other_snapshots(&dir, &path);
-            Ok((meta, path))
-        })
+        let (meta, path) = tokio::task::spawn_blocking(
+            move || -> Result<(SnapshotMeta, PathBuf), StorageError> {
+                let tmp = dir.join(format!("building-{}.tmp", now_nanos()));
+                let (last_applied, membership) = snapshot_file::write(&db, &tmp)?;
+                let index = last_applied.map(|l| l.index).unwrap_or(0);
+                let term = last_applied.map(|l| l.leader_id.term).unwrap_or(0);
+                let id = format!("{term}-{index}-{}", now_nanos());
+                let path = dir.join(format!("snap-{id}.bin"));
+                std::fs::rename(&tmp, &path).map_err(|e| sm_err(ErrorVerb::Write, e))?;
+                let meta = SnapshotMeta {
+                    last_log_id: last_applied,
+                    last_membership: membership,
+                    snapshot_id: id,
+                };
+                put_sm_synced(&db, KEY_SNAPSHOT_META, &meta)?;
+                remove_other_snapshots(&dir, &path);
+                Ok((meta, path))
+            },
+        )
         .await
         .map_err(|e| sm_err(ErrorVerb::Write, e))??;
-        let file = tokio::fs::File::open(&path).await.map_err(|e| sm_err(ErrorVerb::Read, e))?;
-        Ok(Snapshot { meta, snapshot: Box::new(file) })
+        let file = tokio::fs::File::open(&path)
+            .await
+            .map_err(|e| sm_err(ErrorVerb::Read, e))?;
+        Ok(Snapshot {
+            meta,
+            snapshot: Box::new(file),
+        })
     }
 }
 
@@ -169,7 +191,12 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         // Readers take the read lock: they see either none or all of this
         // apply call, never a half-committed state.
         let mvcc_lock = self.mvcc.clone();
-        let mut mvcc = mvcc_lock.write().map_err(|_| sm_err(ErrorVerb::Write, std::io::Error::other("mvcc lock poisoned")))?;
+        let mut mvcc = mvcc_lock.write().map_err(|_| {
+            sm_err(
+                ErrorVerb::Write,
+                std::io::Error::other("mvcc lock poisoned"),
+            )
+        })?;
         let txn = db.transaction();
         let mut responses = Vec::new();
         let mut revoked = Vec::new();
@@ -181,7 +208,9 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
                 EntryPayload::Normal(Request::Batch(cmds)) => {
                     let mut results = Vec::with_capacity(cmds.len());
                     for cmd in &cmds {
-                        let applied = mvcc.apply(&txn, cmd).map_err(|e| sm_err(ErrorVerb::Write, e))?;
+                        let applied = mvcc
+                            .apply(&txn, cmd)
+                            .map_err(|e| sm_err(ErrorVerb::Write, e))?;
                         if let (Command::LeaseRevoke { id }, Ok(_)) = (cmd, &applied.result) {
                             revoked.push(*id as LeaseId);
                         }
@@ -213,16 +242,22 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         }
         txn.commit().map_err(|e| sm_err(ErrorVerb::Write, e))?;
         drop(mvcc);
-        self.listener.applied(&responses, &revoked, started.elapsed());
+        self.listener
+            .applied(&responses, &revoked, started.elapsed());
         Ok(responses)
     }
 
     async fn get_snapshot_builder(&mut self) -> Self::SnapshotBuilder {
-        SnapshotBuilder { db: self.db.clone(), dir: self.snapshot_dir.clone() }
+        SnapshotBuilder {
+            db: self.db.clone(),
+            dir: self.snapshot_dir.clone(),
+        }
     }
 
     async fn begin_receiving_snapshot(&mut self) -> Result<Box<tokio::fs::File>, StorageError> {
-        let path = self.snapshot_dir.join(format!("receiving-{}.tmp", now_nanos()));
+        let path = self
+            .snapshot_dir
+            .join(format!("receiving-{}.tmp", now_nanos()));
         // Read + write: install_snapshot reads it back.
         let file = tokio::fs::OpenOptions::new()
             .read(true)
@@ -246,13 +281,21 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         // begin_receiving_snapshot, but any readable snapshot works) into
         // this node's snapshot directory, then load it.
         let mut src = snapshot;
-        src.seek(std::io::SeekFrom::Start(0)).await.map_err(|e| sm_err(ErrorVerb::Read, e))?;
+        src.seek(std::io::SeekFrom::Start(0))
+            .await
+            .map_err(|e| sm_err(ErrorVerb::Read, e))?;
         let path = self.snapshot_path(&meta.snapshot_id);
         let tmp = path.with_extension("installing");
         {
-            let mut dst = tokio::fs::File::create(&tmp).await.map_err(|e| sm_err(ErrorVerb::Write, e))?;
-            tokio::io::copy(&mut src, &mut dst).await.map_err(|e| sm_err(ErrorVerb::Write, e))?;
-            dst.sync_all().await.map_err(|e| sm_err(ErrorVerb::Write, e))?;
+            let mut dst = tokio::fs::File::create(&tmp)
+                .await
+                .map_err(|e| sm_err(ErrorVerb::Write, e))?;
+            tokio::io::copy(&mut src, &mut dst)
+                .await
+                .map_err(|e| sm_err(ErrorVerb::Write, e))?;
+            dst.sync_all()
+                .await
+                .map_err(|e| sm_err(ErrorVerb::Write, e))?;
         }
         drop(src);
         std::fs::rename(&tmp, &path).map_err(|e| sm_err(ErrorVerb::Write, e))?;
@@ -268,19 +311,28 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
             let handle = cf(&db, CF_SM)?;
             let mut batch = WriteBatchWithTransaction::<true>::default();
             batch.put_cf(&handle, KEY_LAST_APPLIED, encode(&meta_owned.last_log_id)?);
-            batch.put_cf(&handle, KEY_MEMBERSHIP, encode(&meta_owned.last_membership)?);
+            batch.put_cf(
+                &handle,
+                KEY_MEMBERSHIP,
+                encode(&meta_owned.last_membership)?,
+            );
             batch.put_cf(&handle, KEY_SNAPSHOT_META, encode(&meta_owned)?);
             batch.put_cf(&handle, KEY_INSTALLING, encode(&false)?);
             let mut opts = WriteOptions::default();
             opts.set_sync(true);
-            db.write_opt(batch, &opts).map_err(|e| sm_err(ErrorVerb::Write, e))
+            db.write_opt(batch, &opts)
+                .map_err(|e| sm_err(ErrorVerb::Write, e))
         })
         .await
         .map_err(|e| sm_err(ErrorVerb::Write, e))??;
         remove_other_snapshots(&self.snapshot_dir, &path);
         let revision = {
-            let mut mvcc =
-                self.mvcc.write().map_err(|_| sm_err(ErrorVerb::Write, std::io::Error::other("mvcc lock poisoned")))?;
+            let mut mvcc = self.mvcc.write().map_err(|_| {
+                sm_err(
+                    ErrorVerb::Write,
+                    std::io::Error::other("mvcc lock poisoned"),
+                )
+            })?;
             mvcc.reload().map_err(|e| sm_err(ErrorVerb::Read, e))?;
             mvcc.revision()
         };
@@ -296,7 +348,10 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         };
         let path = self.snapshot_path(&meta.snapshot_id);
         match tokio::fs::File::open(&path).await {
-            Ok(file) => Ok(Some(Snapshot { meta, snapshot: Box::new(file) })),
+            Ok(file) => Ok(Some(Snapshot {
+                meta,
+                snapshot: Box::new(file),
+            })),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(sm_err(ErrorVerb::Read, e)),
         }
