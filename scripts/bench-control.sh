@@ -12,6 +12,7 @@
 # $TARGET_DIR/bench-control/<timestamp>/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/vitrail-target}"
 
 cargo build --release -p vitrail -p bench
 
