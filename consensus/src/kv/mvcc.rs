@@ -153,6 +153,8 @@ impl Mvcc {
 
     /// Reads committed state. A single key at the current revision is one
     /// point get; a read at an older revision uses a snapshot.
+    /// For tests and tools: panics if the disk fails. Servers use
+    /// [`Mvcc::try_range`].
     pub fn range(&self, req: &RangeRequest) -> Result<RangeResponse, KvError> {
         self.try_range(req).unwrap_or_else(|e| fatal(e))
     }
@@ -198,6 +200,8 @@ impl Mvcc {
     /// Every committed event with revision >= `from` on a key in `range`, in
     /// revision order (changes of one revision in the order they were made).
     /// Compacted if `from` is below the compact revision.
+    /// For tests and tools: panics if the disk fails. Servers use
+    /// [`Mvcc::try_events_since`].
     pub fn events_since(&self, from: Revision, range: &KeyRange) -> Result<Vec<Event>, KvError> {
         self.try_events_since(from, range)
             .unwrap_or_else(|e| fatal(e))

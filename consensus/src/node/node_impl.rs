@@ -506,7 +506,11 @@ impl Node {
             .mvcc
             .read()
             .map_err(|_| NodeError::Internal("store lock poisoned".into()))?;
-        let resp = mvcc.range(&req)?;
+        // A storage failure is the node's problem, not the request's: it is
+        // reported as an internal error, never a panic.
+        let resp = mvcc
+            .try_range(&req)
+            .map_err(|e| NodeError::Internal(format!("reading the store: {e}")))??;
         Ok((mvcc.revision(), resp))
     }
 

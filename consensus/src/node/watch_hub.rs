@@ -168,6 +168,14 @@ impl WatchHub {
     }
 }
 
+/// Why a replay from disk failed.
+enum Replay {
+    /// The request itself (history compacted away).
+    Request(KvError),
+    /// The storage under the node.
+    Storage(String),
+}
+
 pub struct WatchStream {
     shared: Arc<Shared>,
     range: KeyRange,
@@ -196,8 +204,15 @@ impl WatchStream {
             }
             if self.needs_replay {
                 self.needs_replay = false;
-                if let Err(e) = self.replay() {
-                    return Some(Err(e));
+                match self.replay() {
+                    Ok(()) => {}
+                    Err(Replay::Request(e)) => return Some(Err(e)),
+                    // The disk failed under us: end the stream (the client
+                    // reconnects, to another member if need be).
+                    Err(Replay::Storage(e)) => {
+                        tracing::error!("watch replay failed: {e}");
+                        return None;
+                    }
                 }
                 continue;
             }
@@ -238,7 +253,7 @@ impl WatchStream {
         }
     }
 
-    fn replay(&mut self) -> Result<(), KvError> {
+    fn replay(&mut self) -> Result<(), Replay> {
         if self.next_rev > self.replay_upto {
             return Ok(());
         }
@@ -247,8 +262,10 @@ impl WatchStream {
                 .shared
                 .mvcc
                 .read()
-                .map_err(|_| KvError::InvalidArgument("store poisoned".into()))?;
-            mvcc.events_since(self.next_rev, &self.range)?
+                .map_err(|_| Replay::Storage("store lock poisoned".into()))?;
+            mvcc.try_events_since(self.next_rev, &self.range)
+                .map_err(|e| Replay::Storage(e.to_string()))?
+                .map_err(Replay::Request)?
         };
         for ev in events {
             let rev = ev.kv.mod_revision;
