@@ -81,6 +81,12 @@ pub trait WatchSource: Send + Sync + 'static {
     fn header(&self, revision: Revision) -> Header;
     /// The revision history starts at (what a compacted watch reports).
     fn compact_revision(&self) -> impl Future<Output = Revision> + Send;
+    /// Resolves when the source shuts down: the whole RPC then ends with
+    /// Unavailable, even with no watch on it yet, so the client reconnects
+    /// elsewhere instead of waiting on a member that will never answer.
+    fn stopped(&self) -> impl Future<Output = ()> + Send {
+        std::future::pending()
+    }
 }
 
 /// A source of event batches; `next_batch` must be cancel-safe.
@@ -107,6 +113,15 @@ impl WatchSource for Node {
 
     fn header(&self, revision: Revision) -> Header {
         Node::header(self, revision)
+    }
+
+    async fn stopped(&self) {
+        let mut rx = self.stopped_signal();
+        while !*rx.borrow_and_update() {
+            if rx.changed().await.is_err() {
+                return;
+            }
+        }
     }
 
     async fn compact_revision(&self) -> Revision {
@@ -191,6 +206,10 @@ impl<S: WatchSource> Session<S> {
             let msg = tokio::select! {
                 msg = inbound.next() => msg,
                 _ = self.out.closed() => return,
+                _ = self.source.stopped() => {
+                    let _ = self.out.send(Err(Status::unavailable("etcdserver: server stopped"))).await;
+                    return;
+                }
             };
             let req = match msg {
                 Some(Ok(req)) => req,

@@ -265,6 +265,11 @@ impl Node {
         self.shutdown.subscribe()
     }
 
+    /// Becomes true when the node shuts down (long-lived RPCs end on it).
+    pub fn stopped_signal(&self) -> watch::Receiver<bool> {
+        self.shutdown.subscribe()
+    }
+
     /// Stops Raft and background tasks. Storage is left consistent.
     pub async fn shutdown(&self) {
         let _ = self.shutdown.send(true);
