@@ -403,10 +403,33 @@ fn gate_sql(port: u16, sql: &str) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+/// A base port such that every `base + offset` is free right now, taken
+/// below Linux's ephemeral range (32768+) so that no outgoing connection of
+/// another test can grab one of them between this check and the bind.
+fn free_block(offsets: &[u16]) -> u16 {
+    use rand::Rng;
+    let mut rng = rand::thread_rng();
+    for _ in 0..1000 {
+        let base: u16 = rng.gen_range(20_000..32_000);
+        let all_free = offsets
+            .iter()
+            .all(|o| std::net::TcpListener::bind(("127.0.0.1", base + o)).is_ok());
+        if all_free {
+            return base;
+        }
+    }
+    panic!("no free block of ports for {offsets:?}");
+}
+
 #[test]
 fn vitrail_up_serves_and_restarts_from_its_data() {
     let dir = tempfile::tempdir().unwrap();
     let gate_port = free_port();
+    // vitrail up uses control port + 1 for peers, and base + uid for tablets
+    // (uids 101, 102, 201, 202 with 2 shards × 2 tablets).
+    let control_port = free_block(&[0, 1]);
+    let grpc_base = free_block(&[101, 102, 201, 202]);
+    let mysql_base = free_block(&[101, 102, 201, 202]);
     let args: Vec<String> = [
         "--dir".to_string(),
         dir.path().join("data").display().to_string(),
@@ -417,11 +440,11 @@ fn vitrail_up_serves_and_restarts_from_its_data() {
         "--mysql-addr".into(),
         format!("127.0.0.1:{gate_port}"),
         "--control-port".into(),
-        free_port().to_string(),
+        control_port.to_string(),
         "--grpc-port-base".into(),
-        (free_port() - 101).to_string(),
+        grpc_base.to_string(),
         "--mysql-port-base".into(),
-        (free_port() - 101).to_string(),
+        mysql_base.to_string(),
     ]
     .to_vec();
     let log = dir.path().join("up.log");
