@@ -31,7 +31,10 @@ pub struct LogStore {
 impl LogStore {
     pub fn new(db: Arc<Db>) -> Self {
         let (tx, rx) = mpsc::channel::<LogFlushed<TypeConfig>>();
-        let sync_db = db.clone();
+        // The syncer must not keep the database open by itself: the last
+        // store to go closes it, synchronously (a DB still open at process
+        // exit can crash RocksDB's teardown).
+        let sync_db = Arc::downgrade(&db);
         std::thread::Builder::new()
             .name("raft-log-sync".into())
             .spawn(move || sync_loop(sync_db, rx))
@@ -97,13 +100,16 @@ impl LogStore {
     }
 }
 
-fn sync_loop(db: Arc<Db>, rx: mpsc::Receiver<LogFlushed<TypeConfig>>) {
+fn sync_loop(db: std::sync::Weak<Db>, rx: mpsc::Receiver<LogFlushed<TypeConfig>>) {
     while let Ok(first) = rx.recv() {
         let mut waiting = vec![first];
         while let Ok(more) = rx.try_recv() {
             waiting.push(more);
         }
-        let res = db.flush_wal(true);
+        let res = match db.upgrade() {
+            Some(db) => db.flush_wal(true).map_err(|e| e.to_string()),
+            None => Err("database closed".to_string()),
+        };
         for cb in waiting {
             let r = res
                 .as_ref()
