@@ -126,24 +126,28 @@ fn put_get_del_prefix_rev_prev_kv() {
     assert_eq!(ok(&ep, &["del", "nothing"]), "0\n");
 }
 
-#[test]
-fn txn_interactive_and_batch() {
-    let c = ProcCluster::start(3);
-    let ep = c.endpoints();
-    ok(&ep, &["put", "t", "1"]);
-    let mut child = etcdctl_cmd(&ep, &["txn", "-i"])
+/// Runs etcdctl with `input` on its standard input.
+fn run_with_stdin(ep: &str, args: &[&str], input: &[u8]) -> std::process::Output {
+    let mut child = etcdctl_cmd(ep, args)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(b"value(\"t\") = \"1\"\n\nput t 2\nput u x\n\nput t failed\n\n")
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
+    child.stdin.take().unwrap().write_all(input).unwrap();
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+fn txn_interactive_and_batch() {
+    let c = ProcCluster::start(3);
+    let ep = c.endpoints();
+    ok(&ep, &["put", "t", "1"]);
+    let out = run_with_stdin(
+        &ep,
+        &["txn", "-i"],
+        b"value(\"t\") = \"1\"\n\nput t 2\nput u x\n\nput t failed\n\n",
+    );
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),
@@ -154,19 +158,11 @@ fn txn_interactive_and_batch() {
     assert_eq!(ok(&ep, &["get", "t"]), "t\n2\n");
     assert_eq!(ok(&ep, &["get", "u"]), "u\nx\n");
     // The compare now fails: the failure branch runs.
-    let mut child = etcdctl_cmd(&ep, &["txn"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(b"value(\"t\") = \"1\"\nversion(\"u\") > \"0\"\n\nput t never\n\nget u\n\n")
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
+    let out = run_with_stdin(
+        &ep,
+        &["txn"],
+        b"value(\"t\") = \"1\"\nversion(\"u\") > \"0\"\n\nput t never\n\nget u\n\n",
+    );
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.starts_with("FAILURE"), "{stdout}");
     assert!(stdout.contains("u\nx"), "{stdout}");

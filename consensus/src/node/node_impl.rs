@@ -426,7 +426,7 @@ impl Node {
                     .fetch_add(1, Ordering::Relaxed);
                 match self
                     .raft
-                    .client_write(crate::raft_types::Request::Batch(cmds.clone()))
+                    .client_write(crate::raft_types::Request::Batch(cmds))
                     .await
                 {
                     Ok(resp) => return Ok(resp.data.results),
