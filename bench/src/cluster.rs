@@ -3,7 +3,6 @@
 //! [`Cluster`] SIGKILLs every member it still runs, also on error paths.
 
 use std::fs::OpenOptions;
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -56,18 +55,12 @@ pub struct Cluster {
     token: String,
 }
 
-/// A port the kernel just handed out on 127.0.0.1 (released again at once).
-fn free_port() -> anyhow::Result<u16> {
-    let l = TcpListener::bind("127.0.0.1:0").context("binding a free port")?;
-    Ok(l.local_addr()?.port())
-}
-
 impl Cluster {
     /// Starts `size` members under `dir` and returns without waiting.
     pub fn start(kind: Kind, size: usize, dir: &Path) -> anyhow::Result<Cluster> {
         let mut ports = Vec::new();
         while ports.len() < size * 2 {
-            let p = free_port()?;
+            let p = testkit::free_port();
             if !ports.contains(&p) {
                 ports.push(p);
             }

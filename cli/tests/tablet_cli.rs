@@ -9,7 +9,7 @@ use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use support::{eventually, free_port, ProcCluster};
+use support::{eventually, free_block, free_port, ProcCluster};
 use topo::layout::Layout;
 use topo::records::TabletAlias;
 
@@ -401,24 +401,6 @@ fn gate_sql(port: u16, sql: &str) -> String {
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-/// A base port such that every `base + offset` is free right now, taken
-/// below Linux's ephemeral range (32768+) so that no outgoing connection of
-/// another test can grab one of them between this check and the bind.
-fn free_block(offsets: &[u16]) -> u16 {
-    use rand::Rng;
-    let mut rng = rand::thread_rng();
-    for _ in 0..1000 {
-        let base: u16 = rng.gen_range(20_000..32_000);
-        let all_free = offsets
-            .iter()
-            .all(|o| std::net::TcpListener::bind(("127.0.0.1", base + o)).is_ok());
-        if all_free {
-            return base;
-        }
-    }
-    panic!("no free block of ports for {offsets:?}");
 }
 
 #[test]

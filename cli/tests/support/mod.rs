@@ -6,17 +6,8 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-pub fn free_port() -> u16 {
-    free_port_on("127.0.0.1")
-}
-
-pub fn free_port_on(ip: &str) -> u16 {
-    std::net::TcpListener::bind(format!("{ip}:0"))
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+#[allow(unused_imports)] // each test binary uses its own subset
+pub use testkit::{free_block, free_port, free_port_on};
 
 pub struct Proc {
     pub name: String,

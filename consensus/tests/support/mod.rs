@@ -24,13 +24,8 @@ impl NetFilter for Partition {
     }
 }
 
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+#[allow(unused_imports)] // each test binary uses its own subset
+pub use testkit::free_port;
 
 pub struct Member {
     pub name: String,

@@ -35,10 +35,8 @@ pub const VSCHEMA: &str = r#"{
   }
 }"#;
 
-pub fn free_port() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind :0");
-    l.local_addr().expect("local addr").port()
-}
+#[allow(unused_imports)] // each test binary uses its own subset
+pub use testkit::free_port;
 
 pub struct ShardTablet {
     pub shard: String,

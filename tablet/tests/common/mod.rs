@@ -6,11 +6,8 @@ use std::time::Duration;
 use tablet::mysqlctl::{MysqlctlConfig, Mysqld};
 use tablet::TabletUid;
 
-/// A free 127.0.0.1 port (bound to :0, then released).
-pub fn free_port() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    l.local_addr().unwrap().port()
-}
+#[allow(unused_imports)] // each test binary uses its own subset
+pub use testkit::free_port;
 
 /// A started, bootstrapped mariadbd; killed when dropped (with its dir).
 pub struct TestMysqld {

@@ -6,7 +6,6 @@
 //! owner.
 
 use std::fs::File;
-use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
@@ -35,10 +34,7 @@ pub struct ServerProcess {
     child: Option<Child>,
 }
 
-fn free_port() -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.local_addr().unwrap().port()
-}
+use testkit::free_port;
 
 impl ServerProcess {
     pub async fn start(kind: ServerKind) -> ServerProcess {

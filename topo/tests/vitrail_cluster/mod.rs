@@ -26,10 +26,7 @@ use topo::kv::{EtcdKv, Kv};
 
 use crate::conformance::{self, KillLeader};
 
-fn free_port() -> u16 {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.local_addr().unwrap().port()
-}
+use testkit::free_port;
 
 /// A TCP forwarder in front of a member's client port. While down it drops
 /// every connection, as a dead process's port would.
