@@ -9,6 +9,13 @@
 //! obviously correct: a watch `Snapshot` (after compaction) simply replaces
 //! the map.
 //!
+//! A keyspace served from another keyspace's shard (`CREATE DATABASE`
+//! through the gate; see [`topo::records::Keyspace::served_from`]) has one
+//! logical shard whose route takes the host shard's primary, and whose
+//! tablets are the host shard's ([`RoutingSnapshot::tablet_shard`]): the
+//! planner sees an ordinary unsharded keyspace, and a reparent of the host
+//! moves both.
+//!
 //! Tablet health comes from each tablet's StreamHealth stream
 //! ([`HealthTable`]); a tablet whose stream says it is not serving, or not
 //! the type the topology claims, is skipped when routing.
@@ -24,7 +31,7 @@ use tokio::sync::watch;
 use topo::keyrange::KeyRange;
 use topo::kv::{watch_resuming, Kv, WatchEvent, WatchUpdate};
 use topo::layout::Layout;
-use topo::records::{Shard, SrvKeyspace, Tablet, TabletAlias, TabletType};
+use topo::records::{KeyspaceShard, Shard, SrvKeyspace, Tablet, TabletAlias, TabletType};
 use topo::vschema::SrvVSchema;
 
 /// One serving shard of a keyspace.
@@ -40,6 +47,9 @@ pub struct ShardRoute {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct KeyspaceRoute {
     pub shards: Vec<ShardRoute>,
+    /// Set for a keyspace without tablets of its own: every shard of it is
+    /// served by this shard's tablets.
+    pub served_from: Option<KeyspaceShard>,
 }
 
 /// Everything routing needs, as of one topology revision.
@@ -70,8 +80,24 @@ impl RoutingSnapshot {
             .find(|s| s.name == shard)
     }
 
+    /// The keyspace and shard whose tablets serve `keyspace/shard`: the
+    /// host shard for a served-from keyspace, else itself.
+    pub fn tablet_shard<'a>(&'a self, keyspace: &'a str, shard: &'a str) -> (&'a str, &'a str) {
+        match self
+            .keyspaces
+            .get(keyspace)
+            .and_then(|k| k.served_from.as_ref())
+        {
+            Some(host) => (&host.keyspace, &host.shard),
+            None => (keyspace, shard),
+        }
+    }
+
+    /// The tablets serving `keyspace/shard` (the host shard's for a
+    /// served-from keyspace).
     pub fn tablets_of(&self, keyspace: &str, shard: &str) -> impl Iterator<Item = &Tablet> {
-        let (ks, sh) = (keyspace.to_string(), shard.to_string());
+        let (ks, sh) = self.tablet_shard(keyspace, shard);
+        let (ks, sh) = (ks.to_string(), sh.to_string());
         self.tablets
             .values()
             .filter(move |t| t.keyspace == ks && t.shard == sh)
@@ -128,11 +154,24 @@ pub fn build_snapshot(
         }
     }
     for (ks, srv_ks) in &srv {
+        let host = srv_ks.served_from.as_ref();
+        if let Some(h) = host {
+            if !shards.contains_key(&(h.keyspace.clone(), h.shard.clone())) {
+                snap.problems.push(format!(
+                    "keyspace {ks} is served from {h}, which has no shard record"
+                ));
+            }
+        }
         let routes = srv_ks
             .shards_for(TabletType::Primary)
             .iter()
             .map(|r| {
-                let shard = shards.get(&(ks.to_string(), r.name.clone()));
+                // A served-from keyspace's primary is its host shard's.
+                let key = match host {
+                    Some(h) => (h.keyspace.clone(), h.shard.clone()),
+                    None => (ks.to_string(), r.name.clone()),
+                };
+                let shard = shards.get(&key);
                 ShardRoute {
                     name: r.name.clone(),
                     key_range: r.key_range.clone(),
@@ -141,8 +180,13 @@ pub fn build_snapshot(
                 }
             })
             .collect();
-        snap.keyspaces
-            .insert(ks.clone(), KeyspaceRoute { shards: routes });
+        snap.keyspaces.insert(
+            ks.clone(),
+            KeyspaceRoute {
+                shards: routes,
+                served_from: host.cloned(),
+            },
+        );
     }
     snap.srv_keyspaces = srv;
     snap
@@ -298,10 +342,36 @@ impl Routing {
     /// Waits until the snapshot changes (or `deadline` passes).
     pub async fn changed(&self, deadline: tokio::time::Instant) -> bool {
         let mut rx = self.rx.clone();
+        // A clone inherits the version `self.rx` last saw (its creation:
+        // `snapshot()` does not mark values seen), so without this it would
+        // report every later wait as an immediate change and callers that
+        // loop on it would spin.
+        rx.mark_unchanged();
         matches!(
             tokio::time::timeout_at(deadline, rx.changed()).await,
             Ok(Ok(()))
         )
+    }
+
+    /// Waits until `ready` holds for the current snapshot; false if it
+    /// still does not at `deadline`. Each published snapshot is checked,
+    /// so no change is missed between checks.
+    pub async fn wait_for(
+        &self,
+        deadline: tokio::time::Instant,
+        ready: impl Fn(&RoutingSnapshot) -> bool,
+    ) -> bool {
+        let mut rx = self.rx.clone();
+        loop {
+            if ready(&rx.borrow_and_update()) {
+                return true;
+            }
+            match tokio::time::timeout_at(deadline, rx.changed()).await {
+                Ok(Ok(())) => {}
+                // Deadline passed, or the watch task ended (no more changes).
+                Ok(Err(_)) | Err(_) => return ready(&rx.borrow()),
+            }
+        }
     }
 
     /// The tablet to send a query for `keyspace/shard` of `tablet_type` to.
@@ -537,6 +607,7 @@ mod tests {
                     })
                     .collect(),
             }],
+            served_from: None,
         };
         kvs.insert(layout.srv_keyspace("zone1", "commerce"), srv.encode());
         for (i, s) in shards.iter().enumerate() {
@@ -564,6 +635,118 @@ mod tests {
             b"\xff\xff".to_vec(),
         );
         kvs
+    }
+
+    fn served_from(host: &str) -> SrvKeyspace {
+        SrvKeyspace {
+            partitions: TabletType::SERVING
+                .iter()
+                .map(|&t| KeyspacePartition {
+                    served_type: t,
+                    shards: vec![ShardReference {
+                        name: "0".into(),
+                        key_range: KeyRange::full(),
+                    }],
+                })
+                .collect(),
+            served_from: Some(host.parse().unwrap()),
+        }
+    }
+
+    #[test]
+    fn served_from_keyspace_routes_to_the_host_shards_tablets() {
+        let layout = Layout::default();
+        let mut kvs = sample_kvs(&layout);
+        kvs.insert(
+            layout.srv_keyspace("zone1", "slap"),
+            served_from("commerce/80-").encode(),
+        );
+        let snap = build_snapshot(&layout, "zone1", &kvs);
+        assert_eq!(
+            snap.problems.len(),
+            1,
+            "only the garbage: {:?}",
+            snap.problems
+        );
+        let route = &snap.keyspaces["slap"];
+        assert_eq!(route.served_from, Some("commerce/80-".parse().unwrap()));
+        assert_eq!(
+            route.shards,
+            [ShardRoute {
+                name: "0".into(),
+                key_range: KeyRange::full(),
+                primary: Some(TabletAlias::new("zone1", 200)),
+                primary_term: 3,
+            }]
+        );
+        // The planner sees an unsharded keyspace with shard 0.
+        assert_eq!(
+            snap.srv_keyspaces["slap"].shards_for(TabletType::Primary)[0].name,
+            "0"
+        );
+        assert_eq!(snap.tablet_shard("slap", "0"), ("commerce", "80-"));
+        assert_eq!(snap.tablet_shard("commerce", "-80"), ("commerce", "-80"));
+        let health = HealthTable::default();
+        let p = pick_target(&snap, &health, "slap", "0", TabletType::Primary, || 0).unwrap();
+        assert_eq!(p.addr, "127.0.0.1:16200");
+        let r = pick_target(&snap, &health, "slap", "0", TabletType::Replica, || 0).unwrap();
+        assert_eq!(r.alias.uid, 201);
+        assert!(matches!(
+            pick_target(&snap, &health, "slap", "-80", TabletType::Primary, || 0),
+            Err(RouteError::NoShard { .. })
+        ));
+
+        // A reparent of the host moves the served keyspace with it.
+        let mut shard =
+            Shard::decode("commerce", "80-", &kvs[&layout.shard("commerce", "80-")]).unwrap();
+        shard.primary_alias = Some(TabletAlias::new("zone1", 201));
+        shard.primary_term = 4;
+        kvs.insert(layout.shard("commerce", "80-"), shard.encode());
+        let snap = build_snapshot(&layout, "zone1", &kvs);
+        let p = pick_target(&snap, &health, "slap", "0", TabletType::Primary, || 0).unwrap();
+        assert_eq!(p.alias.uid, 201);
+        assert_eq!(snap.keyspaces["slap"].shards[0].primary_term, 4);
+
+        // A host that does not exist: reported, and no primary to route to.
+        kvs.insert(
+            layout.srv_keyspace("zone1", "lost"),
+            served_from("gone/0").encode(),
+        );
+        let snap = build_snapshot(&layout, "zone1", &kvs);
+        assert!(
+            snap.problems.iter().any(|p| p.contains("gone/0")),
+            "{:?}",
+            snap.problems
+        );
+        assert!(matches!(
+            pick_target(&snap, &health, "lost", "0", TabletType::Primary, || 0),
+            Err(RouteError::NoPrimary { .. })
+        ));
+        assert!(matches!(
+            pick_target(&snap, &health, "lost", "0", TabletType::Replica, || 0),
+            Err(RouteError::NoTablet { .. })
+        ));
+    }
+
+    #[tokio::test]
+    async fn wait_for_sees_a_later_snapshot_and_gives_up_at_the_deadline() {
+        let (routing, tx) = Routing::fixed(RoutingSnapshot::default());
+        // An earlier change must not make later waits return at once.
+        tx.send_replace(Arc::new(RoutingSnapshot::default()));
+        let soon = tokio::time::Instant::now() + Duration::from_millis(50);
+        assert!(!routing.changed(soon).await);
+        assert!(!routing.wait_for(soon, |s| s.cell == "zone1").await);
+        let publisher = tokio::spawn(async move {
+            tokio::task::yield_now().await;
+            tx.send_replace(Arc::new(RoutingSnapshot {
+                cell: "zone1".into(),
+                ..RoutingSnapshot::default()
+            }));
+            tx
+        });
+        let later = tokio::time::Instant::now() + Duration::from_secs(10);
+        assert!(routing.wait_for(later, |s| s.cell == "zone1").await);
+        drop(publisher.await.unwrap());
     }
 
     #[test]

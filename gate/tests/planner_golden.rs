@@ -60,6 +60,7 @@ fn srv_keyspace(shards: &[&str]) -> SrvKeyspace {
                 shards: refs.clone(),
             })
             .collect(),
+        served_from: None,
     }
 }
 

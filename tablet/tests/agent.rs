@@ -80,6 +80,7 @@ async fn agents_register_init_primary_demote_and_fence() {
         &Keyspace {
             name: "commerce".into(),
             durability_policy: DurabilityPolicy::SemiSync,
+            served_from: None,
         },
         1,
     )

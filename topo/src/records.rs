@@ -231,6 +231,59 @@ pub struct Cell {
 pub struct Keyspace {
     pub name: String,
     pub durability_policy: DurabilityPolicy,
+    /// `Some` for a keyspace with no shards or tablets of its own: its one
+    /// logical, unsharded shard ([`SERVED_SHARD`]) is served by the tablets
+    /// of this other keyspace's shard, where its tables live in a MariaDB
+    /// database named like the keyspace (Vitess's "served from"). This is
+    /// what `CREATE DATABASE` through the gate makes: a new database costs
+    /// no new mariadbd, and replication and reparents of the host shard
+    /// carry it along. `None` for an ordinary keyspace.
+    pub served_from: Option<KeyspaceShard>,
+}
+
+/// The shard name a served-from keyspace routes by (its single shard
+/// covers the whole key range, as an unsharded keyspace's shard does).
+pub const SERVED_SHARD: &str = "0";
+
+/// One shard of one keyspace, written `keyspace/shard`.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct KeyspaceShard {
+    pub keyspace: String,
+    pub shard: String,
+}
+
+impl KeyspaceShard {
+    pub fn new(keyspace: impl Into<String>, shard: impl Into<String>) -> Self {
+        KeyspaceShard {
+            keyspace: keyspace.into(),
+            shard: shard.into(),
+        }
+    }
+}
+
+impl fmt::Display for KeyspaceShard {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.keyspace, self.shard)
+    }
+}
+
+impl FromStr for KeyspaceShard {
+    type Err = ParseError;
+
+    /// `keyspace/shard`, both valid key names.
+    fn from_str(s: &str) -> Result<Self, ParseError> {
+        let err = |reason| ParseError {
+            what: "keyspace/shard",
+            input: s.to_string(),
+            reason,
+        };
+        let (ks, shard) = s
+            .split_once('/')
+            .ok_or_else(|| err("expected <keyspace>/<shard>"))?;
+        crate::layout::validate_name("keyspace", ks).map_err(|e| err(e.reason))?;
+        crate::layout::validate_name("shard", shard).map_err(|e| err(e.reason))?;
+        Ok(KeyspaceShard::new(ks, shard))
+    }
 }
 
 /// A shard: the key range it owns and who its primary is.
@@ -284,6 +337,9 @@ pub struct KeyspacePartition {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SrvKeyspace {
     pub partitions: Vec<KeyspacePartition>,
+    /// Copied from [`Keyspace::served_from`]: the partitions name the
+    /// keyspace's own logical shard, and its tablets are this shard's.
+    pub served_from: Option<KeyspaceShard>,
 }
 
 impl SrvKeyspace {
@@ -335,6 +391,14 @@ mod tests {
         assert_eq!("master".parse::<TabletType>().unwrap(), TabletType::Primary);
         assert_eq!("batch".parse::<TabletType>().unwrap(), TabletType::Rdonly);
         assert!("leader".parse::<TabletType>().is_err());
+        assert_eq!(
+            "commerce/-80".parse::<KeyspaceShard>().unwrap(),
+            KeyspaceShard::new("commerce", "-80")
+        );
+        assert_eq!(KeyspaceShard::new("a", "0").to_string(), "a/0");
+        for bad in ["commerce", "/0", "commerce/", "a/b/c", "a b/0"] {
+            assert!(bad.parse::<KeyspaceShard>().is_err(), "{bad}");
+        }
         assert_eq!(TabletType::from_proto(0), None);
         assert_eq!(DurabilityPolicy::SemiSync.to_string(), "semi_sync");
         assert_eq!(

@@ -19,8 +19,8 @@ use crate::keyrange::{check_partition, generate_shard_ranges, KeyRange, KeyRange
 use crate::kv::{self, Kv, LeaseId, LockGuard, TxnOp, Version};
 use crate::layout::{validate_name, Layout, NameError};
 use crate::records::{
-    Cell, DecodeError, Keyspace, KeyspacePartition, Shard, ShardReference, SrvKeyspace, Tablet,
-    TabletAlias, TabletType,
+    Cell, DecodeError, Keyspace, KeyspacePartition, KeyspaceShard, Shard, ShardReference,
+    SrvKeyspace, Tablet, TabletAlias, TabletType, SERVED_SHARD,
 };
 use crate::vschema::{RoutingRules, SrvVSchema, VSchema, VSchemaError};
 
@@ -105,6 +105,29 @@ fn named_error(err: kv::Error, names: &[Named<'_>]) -> TopoError {
             None => TopoError::Kv(err),
         },
         _ => TopoError::Kv(err),
+    }
+}
+
+/// The same shards for every serving tablet type.
+fn partitions_for(shards: &[ShardReference]) -> Vec<KeyspacePartition> {
+    TabletType::SERVING
+        .iter()
+        .map(|t| KeyspacePartition {
+            served_type: *t,
+            shards: shards.to_vec(),
+        })
+        .collect()
+}
+
+/// The serving graph of a keyspace served from `host`: one logical shard,
+/// [`SERVED_SHARD`], covering the whole key range.
+fn served_srv_keyspace(host: &KeyspaceShard) -> SrvKeyspace {
+    SrvKeyspace {
+        partitions: partitions_for(&[ShardReference {
+            name: SERVED_SHARD.to_string(),
+            key_range: KeyRange::full(),
+        }]),
+        served_from: Some(host.clone()),
     }
 }
 
@@ -288,6 +311,75 @@ impl Topo {
         })?;
         shards.sort_by(|a, b| a.key_range.start.cmp(&b.key_range.start));
         Ok(shards)
+    }
+
+    /// Creates a keyspace served from another keyspace's shard
+    /// ([`Keyspace::served_from`], which must be set): the keyspace record,
+    /// its VSchema and every cell's SrvKeyspace, in one transaction that
+    /// also checks the host shard still exists. Only a keyspace with shards
+    /// of its own has shard records, so a served-from keyspace can never
+    /// host another (no chains). No shards are created.
+    pub async fn create_served_keyspace(
+        &self,
+        keyspace: &Keyspace,
+        vschema: &VSchema,
+    ) -> Result<SrvKeyspace> {
+        validate_name("keyspace", &keyspace.name)?;
+        let Some(host) = &keyspace.served_from else {
+            return Err(TopoError::FailedPrecondition(format!(
+                "keyspace {:?} is not served from another keyspace",
+                keyspace.name
+            )));
+        };
+        vschema.validate()?;
+        let host_shard = self.get_shard(&host.keyspace, &host.shard).await?;
+        let srv = served_srv_keyspace(host);
+        let ks_key = self.layout.keyspace(&keyspace.name);
+        let host_key = self.layout.shard(&host.keyspace, &host.shard);
+        let host_name = host.to_string();
+        let mut ops = vec![
+            TxnOp::Check {
+                key: host_key.clone(),
+                version: host_shard.version,
+            },
+            TxnOp::Create {
+                key: ks_key.clone(),
+                value: keyspace.encode(),
+                lease: None,
+            },
+            TxnOp::Update {
+                key: self.layout.vschema(&keyspace.name),
+                value: vschema.to_json(),
+                expected_version: None,
+            },
+        ];
+        for cell in self.list_cells().await? {
+            ops.push(TxnOp::Update {
+                key: self.layout.srv_keyspace(&cell, &keyspace.name),
+                value: srv.encode(),
+                expected_version: None,
+            });
+        }
+        // A host shard written in between (a reparent) fails the Check as a
+        // conflict, which is retryable; a deleted one is NotFound.
+        self.kv.txn(ops).await.map_err(|e| {
+            named_error(
+                e,
+                &[
+                    Named {
+                        key: ks_key.clone(),
+                        kind: "keyspace",
+                        name: &keyspace.name,
+                    },
+                    Named {
+                        key: host_key.clone(),
+                        kind: "shard",
+                        name: &host_name,
+                    },
+                ],
+            )
+        })?;
+        Ok(srv)
     }
 
     pub async fn get_keyspace(&self, name: &str) -> Result<Stamped<Keyspace>> {
@@ -753,29 +845,36 @@ impl Topo {
     /// Rebuilds the keyspace's serving graph from its shards and writes it
     /// to `cells` (every cell when empty) in one transaction. The serving
     /// shards must cover the key range exactly once.
+    /// A served-from keyspace ([`Keyspace::served_from`]) has no shards:
+    /// its graph names its one logical shard and the host.
     pub async fn rebuild_srv_keyspace(
         &self,
         keyspace: &str,
         cells: &[String],
     ) -> Result<SrvKeyspace> {
-        let shards = self.list_shards(keyspace).await?;
-        let serving: Vec<ShardReference> = shards
-            .iter()
-            .filter(|s| s.value.is_primary_serving)
-            .map(|s| ShardReference {
-                name: s.value.name.clone(),
-                key_range: s.value.key_range.clone(),
-            })
-            .collect();
-        check_partition(serving.iter().map(|s| (s.name.as_str(), &s.key_range)))?;
-        let srv = SrvKeyspace {
-            partitions: TabletType::SERVING
-                .iter()
-                .map(|t| KeyspacePartition {
-                    served_type: *t,
-                    shards: serving.clone(),
-                })
-                .collect(),
+        let served_from = match self.get_keyspace(keyspace).await {
+            Ok(ks) => ks.value.served_from,
+            Err(e) if e.is_not_found() => None,
+            Err(e) => return Err(e),
+        };
+        let srv = match &served_from {
+            Some(host) => served_srv_keyspace(host),
+            None => {
+                let shards = self.list_shards(keyspace).await?;
+                let serving: Vec<ShardReference> = shards
+                    .iter()
+                    .filter(|s| s.value.is_primary_serving)
+                    .map(|s| ShardReference {
+                        name: s.value.name.clone(),
+                        key_range: s.value.key_range.clone(),
+                    })
+                    .collect();
+                check_partition(serving.iter().map(|s| (s.name.as_str(), &s.key_range)))?;
+                SrvKeyspace {
+                    partitions: partitions_for(&serving),
+                    served_from: None,
+                }
+            }
         };
         let ops = self
             .target_cells(cells)

@@ -263,6 +263,7 @@ async fn run_cluster(
                     &Keyspace {
                         name: KEYSPACE.into(),
                         durability_policy: DurabilityPolicy::SemiSync,
+                        served_from: None,
                     },
                     args.shards,
                 )

@@ -123,6 +123,7 @@ impl Cluster {
             &Keyspace {
                 name: "commerce".into(),
                 durability_policy: DurabilityPolicy::None,
+                served_from: None,
             },
             2,
         )

@@ -6,8 +6,8 @@
 use prost::Message;
 
 use super::{
-    Cell, DecodeError, DurabilityPolicy, Keyspace, KeyspacePartition, Shard, ShardReference,
-    SrvKeyspace, Tablet, TabletAlias, TabletType,
+    Cell, DecodeError, DurabilityPolicy, Keyspace, KeyspacePartition, KeyspaceShard, Shard,
+    ShardReference, SrvKeyspace, Tablet, TabletAlias, TabletType,
 };
 use crate::keyrange::KeyRange;
 
@@ -22,6 +22,18 @@ struct KeyspacePb {
     /// 0 = none, 1 = semi_sync.
     #[prost(int32, tag = "1")]
     durability_policy: i32,
+    /// Absent in records written before served-from keyspaces existed:
+    /// they decode as ordinary keyspaces.
+    #[prost(message, optional, tag = "2")]
+    served_from: Option<KeyspaceShardPb>,
+}
+
+#[derive(Clone, PartialEq, Message)]
+struct KeyspaceShardPb {
+    #[prost(string, tag = "1")]
+    keyspace: String,
+    #[prost(string, tag = "2")]
+    shard: String,
 }
 
 #[derive(Clone, PartialEq, Message)]
@@ -96,6 +108,8 @@ struct KeyspacePartitionPb {
 struct SrvKeyspacePb {
     #[prost(message, repeated, tag = "1")]
     partitions: Vec<KeyspacePartitionPb>,
+    #[prost(message, optional, tag = "2")]
+    served_from: Option<KeyspaceShardPb>,
 }
 
 fn decode<M: Message + Default>(what: &'static str, bytes: &[u8]) -> Result<M, DecodeError> {
@@ -138,6 +152,24 @@ fn alias_from_pb(what: &'static str, pb: TabletAliasPb) -> Result<TabletAlias, D
     Ok(TabletAlias::new(pb.cell, pb.uid))
 }
 
+fn keyspace_shard_to_pb(k: &KeyspaceShard) -> KeyspaceShardPb {
+    KeyspaceShardPb {
+        keyspace: k.keyspace.clone(),
+        shard: k.shard.clone(),
+    }
+}
+
+fn keyspace_shard_from_pb(
+    what: &'static str,
+    pb: KeyspaceShardPb,
+) -> Result<KeyspaceShard, DecodeError> {
+    for (kind, name) in [("keyspace", &pb.keyspace), ("shard", &pb.shard)] {
+        crate::layout::validate_name(kind, name)
+            .map_err(|e| bad(what, format!("served from: {e}")))?;
+    }
+    Ok(KeyspaceShard::new(pb.keyspace, pb.shard))
+}
+
 fn tablet_type_from_pb(what: &'static str, v: i32) -> Result<TabletType, DecodeError> {
     TabletType::from_proto(v).ok_or_else(|| bad(what, format!("unknown tablet type {v}")))
 }
@@ -166,6 +198,7 @@ impl Keyspace {
                 DurabilityPolicy::None => 0,
                 DurabilityPolicy::SemiSync => 1,
             },
+            served_from: self.served_from.as_ref().map(keyspace_shard_to_pb),
         }
         .encode_to_vec()
     }
@@ -180,6 +213,10 @@ impl Keyspace {
         Ok(Keyspace {
             name: name.to_string(),
             durability_policy,
+            served_from: pb
+                .served_from
+                .map(|k| keyspace_shard_from_pb("keyspace", k))
+                .transpose()?,
         })
     }
 }
@@ -264,6 +301,7 @@ impl SrvKeyspace {
                         .collect(),
                 })
                 .collect(),
+            served_from: self.served_from.as_ref().map(keyspace_shard_to_pb),
         }
         .encode_to_vec()
     }
@@ -290,7 +328,14 @@ impl SrvKeyspace {
                 })
             })
             .collect::<Result<_, DecodeError>>()?;
-        Ok(SrvKeyspace { partitions })
+        let served_from = pb
+            .served_from
+            .map(|k| keyspace_shard_from_pb(WHAT, k))
+            .transpose()?;
+        Ok(SrvKeyspace {
+            partitions,
+            served_from,
+        })
     }
 }
 
@@ -328,8 +373,15 @@ mod tests {
         let k = Keyspace {
             name: "ks".into(),
             durability_policy: DurabilityPolicy::SemiSync,
+            served_from: None,
         };
         assert_eq!(Keyspace::decode("ks", &k.encode()).unwrap(), k);
+        let served = Keyspace {
+            name: "x".into(),
+            durability_policy: DurabilityPolicy::None,
+            served_from: Some(KeyspaceShard::new("ks", "-80")),
+        };
+        assert_eq!(Keyspace::decode("x", &served.encode()).unwrap(), served);
         let c = Cell {
             name: "zone1".into(),
             region: "eu".into(),
@@ -343,8 +395,42 @@ mod tests {
                     key_range: s.key_range.clone(),
                 }],
             }],
+            served_from: None,
         };
         assert_eq!(SrvKeyspace::decode(&srv.encode()).unwrap(), srv);
+        let served = SrvKeyspace {
+            served_from: Some(KeyspaceShard::new("ks", "-80")),
+            ..srv
+        };
+        assert_eq!(SrvKeyspace::decode(&served.encode()).unwrap(), served);
+    }
+
+    /// Records stored before `served_from` existed (field 1 only, exactly
+    /// the bytes the old encoder wrote) still decode, as ordinary keyspaces.
+    #[test]
+    fn keyspace_records_from_before_served_from_still_decode() {
+        // KeyspacePb { durability_policy: 1 } as written by the old code.
+        let old = [0x08, 0x01];
+        let k = Keyspace::decode("commerce", &old).unwrap();
+        assert_eq!(k.durability_policy, DurabilityPolicy::SemiSync);
+        assert_eq!(k.served_from, None);
+        assert_eq!(Keyspace::decode("commerce", &[]).unwrap().served_from, None);
+        // And an ordinary keyspace still encodes to the old bytes.
+        let same = Keyspace {
+            name: "commerce".into(),
+            durability_policy: DurabilityPolicy::SemiSync,
+            served_from: None,
+        };
+        assert_eq!(same.encode(), old);
+        // A served-from name that could not be a key is a decode error.
+        let bad_host = KeyspacePb {
+            durability_policy: 0,
+            served_from: Some(KeyspaceShardPb {
+                keyspace: "a/b".into(),
+                shard: "0".into(),
+            }),
+        };
+        assert!(Keyspace::decode("x", &bad_host.encode_to_vec()).is_err());
     }
 
     #[test]

@@ -19,6 +19,7 @@ fn ks(name: &str) -> Keyspace {
     Keyspace {
         name: name.to_string(),
         durability_policy: DurabilityPolicy::SemiSync,
+        served_from: None,
     }
 }
 
@@ -348,6 +349,74 @@ async fn serving_graph() {
         .await
         .unwrap_err();
     assert_eq!(err.to_string(), "cell \"zone9\" not found");
+}
+
+#[tokio::test]
+async fn served_keyspace_has_a_graph_but_no_shards() {
+    let (topo, kv) = topo();
+    topo.create_cell(&cell("zone1")).await.unwrap();
+    topo.create_cell(&cell("zone2")).await.unwrap();
+    topo.create_keyspace(&ks("main"), 2).await.unwrap();
+    let served = Keyspace {
+        name: "x".into(),
+        durability_policy: DurabilityPolicy::None,
+        served_from: Some(KeyspaceShard::new("main", "-80")),
+    };
+    let unsharded = VSchema::parse(br#"{"sharded": false}"#).unwrap();
+    let srv = topo
+        .create_served_keyspace(&served, &unsharded)
+        .await
+        .unwrap();
+    assert_eq!(srv.served_from, served.served_from);
+    let names: Vec<_> = srv
+        .shards_for(TabletType::Replica)
+        .iter()
+        .map(|s| (s.name.as_str(), s.key_range.clone()))
+        .collect();
+    assert_eq!(names, [(SERVED_SHARD, KeyRange::full())]);
+    for c in ["zone1", "zone2"] {
+        assert_eq!(topo.get_srv_keyspace(c, "x").await.unwrap(), srv);
+    }
+    assert_eq!(topo.get_keyspace("x").await.unwrap().value, served);
+    assert_eq!(topo.get_vschema("x").await.unwrap(), unsharded);
+    assert!(topo.list_shards("x").await.unwrap().is_empty());
+    // Rebuilding (as `vitrail ctl srv rebuild` does for every keyspace)
+    // gives the same graph instead of refusing a keyspace without shards.
+    assert_eq!(topo.rebuild_srv_keyspace("x", &[]).await.unwrap(), srv);
+    let vs = topo.rebuild_srv_vschema(&[]).await.unwrap();
+    assert!(!vs.keyspaces["x"].sharded);
+
+    // Exists already; a missing host shard; a served keyspace as host; a
+    // keyspace without served_from: each refused, nothing written.
+    let before = all_keys(&kv).await;
+    let err = topo
+        .create_served_keyspace(&served, &unsharded)
+        .await
+        .unwrap_err();
+    assert_eq!(err.to_string(), "keyspace \"x\" already exists");
+    for (name, host) in [("y", "main/80-80"), ("y", "main/0"), ("y", "x/0")] {
+        let k = Keyspace {
+            name: name.into(),
+            served_from: Some(host.parse().unwrap()),
+            ..ks(name)
+        };
+        let err = topo.create_served_keyspace(&k, &unsharded).await;
+        assert!(err.unwrap_err().is_not_found(), "{host}");
+    }
+    assert!(topo
+        .create_served_keyspace(&ks("y"), &unsharded)
+        .await
+        .is_err());
+    assert_eq!(all_keys(&kv).await, before);
+
+    // Deleting removes every record of it, in every cell.
+    topo.delete_keyspace("x").await.unwrap();
+    let left: Vec<_> = all_keys(&kv)
+        .await
+        .into_iter()
+        .filter(|k| k.contains("/x/") || k.ends_with("/x"))
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
 }
 
 #[tokio::test]

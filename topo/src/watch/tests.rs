@@ -23,6 +23,7 @@ async fn setup(topo: &Topo) {
     let ks = Keyspace {
         name: "ks".into(),
         durability_policy: DurabilityPolicy::None,
+        served_from: None,
     };
     topo.create_keyspace(&ks, 2).await.unwrap();
 }
@@ -102,6 +103,7 @@ async fn setup_keyspace_only(topo: &Topo) {
     let ks = Keyspace {
         name: "ks".into(),
         durability_policy: DurabilityPolicy::None,
+        served_from: None,
     };
     topo.create_keyspace(&ks, 2).await.unwrap();
 }

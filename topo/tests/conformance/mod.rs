@@ -792,6 +792,7 @@ pub async fn typed_watch_across_leader_kill(cluster: &mut impl KillLeader) {
     let ks = Keyspace {
         name: "ks".into(),
         durability_policy: DurabilityPolicy::SemiSync,
+        served_from: None,
     };
     topo.create_keyspace(&ks, 2).await.unwrap();
     let mut shard = topo.watch_shard("ks", "80-").unwrap();

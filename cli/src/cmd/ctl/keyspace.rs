@@ -72,6 +72,7 @@ pub async fn run(ctx: &Ctx, cmd: Cmd) -> anyhow::Result<()> {
             let ks = Keyspace {
                 name: name.clone(),
                 durability_policy: durability,
+                served_from: None,
             };
             let created = match (shards, shard_names.is_empty()) {
                 (Some(0), _) => bail!("--shards must be at least 1"),
@@ -111,15 +112,20 @@ pub async fn run(ctx: &Ctx, cmd: Cmd) -> anyhow::Result<()> {
                 json!({
                     "name": ks.name,
                     "durability": ks.durability_policy.as_str(),
+                    "served_from": ks.served_from.as_ref().map(|h| h.to_string()),
                     "shards": shards.iter().map(shard_json).collect::<Vec<_>>(),
                 }),
-                || {
-                    format!(
+                || match &ks.served_from {
+                    Some(host) => format!(
+                        "keyspace {} (served from {host}: no shards of its own)",
+                        ks.name
+                    ),
+                    None => format!(
                         "keyspace {} (durability {})\n{}",
                         ks.name,
                         ks.durability_policy,
                         shard_rows(&shards)
-                    )
+                    ),
                 },
             );
         }
