@@ -126,6 +126,9 @@ impl Handler {
 
     /// Runs one statement; returns the metrics label and the outcome.
     async fn run_sql(&mut self, sql: &str) -> (String, Outcome) {
+        // Some clients (mariadb-slap) send the C string's NUL terminator as
+        // part of the query; MariaDB ignores it, and so do we.
+        let sql = sql.trim_end_matches('\0');
         self.apply_reset().await;
         self.sync_user();
         let gate = self.gate.clone();
