@@ -8,6 +8,7 @@ use anyhow::Context;
 use gate::server::launch::{start, GateConfig};
 use gate::users::Users;
 use topo::kv::EtcdKv;
+use topo::records::KeyspaceShard;
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -35,6 +36,12 @@ pub struct Args {
     /// Seconds PRIMARY statements wait for a new primary during a reparent.
     #[arg(long, default_value_t = 10)]
     buffer_secs: u64,
+    /// KEYSPACE/SHARD whose MariaDB holds databases made by CREATE DATABASE
+    /// (each becomes an unsharded keyspace served from that shard). Default:
+    /// the first shard by name of the first unsharded keyspace by name, else
+    /// of the first keyspace by name.
+    #[arg(long)]
+    create_database_host: Option<KeyspaceShard>,
 }
 
 pub async fn run(args: Args) -> anyhow::Result<()> {
@@ -49,6 +56,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     cfg.query_log = args.query_log;
     cfg.root = args.topo_root;
     cfg.buffer_window = Duration::from_secs(args.buffer_secs);
+    cfg.create_database_host = args.create_database_host;
     tracing::info!(control = %args.control, cell = %cfg.cell, "reading the topology (waits for the control plane)");
     let running = start(Arc::new(kv), cfg).await?;
     tracing::info!(mysql = %running.mysql_addr, "vitrail gate started");

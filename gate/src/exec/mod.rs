@@ -171,6 +171,22 @@ impl Executor {
         Ok(ResultSet::from_pb(r))
     }
 
+    /// Runs `sql` with autocommit on the primary of `keyspace/shard`, as a
+    /// write (waits for a primary, never replays after a broken
+    /// connection). For statements the gate issues itself (CREATE/DROP
+    /// DATABASE on a host shard).
+    pub async fn run_on_primary(
+        &self,
+        keyspace: &str,
+        shard: &str,
+        sql: &str,
+    ) -> Result<ResultSet, ExecError> {
+        let r = self
+            .execute_autocommit(keyspace, shard, TabletType::Primary, sql, true)
+            .await?;
+        Ok(ResultSet::from_pb(r))
+    }
+
     async fn execute_in_tx(
         &self,
         session: &mut Session,

@@ -202,8 +202,8 @@ impl Handler {
             }
             Command::Set(assignments) => self.set(assignments).await.map(|()| ResultSet::ok(0)),
             Command::SetIgnored => Ok(ResultSet::ok(0)),
-            Command::CreateDatabase(name) => self.create_database(&name),
-            Command::DropDatabase(name) => self.drop_database(&name),
+            Command::CreateDatabase(_) => self.create_database(sql).await,
+            Command::DropDatabase(_) => self.drop_database(sql).await,
         };
         (label, Outcome::Done(res))
     }
@@ -333,41 +333,14 @@ impl Handler {
         Ok(())
     }
 
-    fn create_database(&self, name: &str) -> Result<ResultSet, ExecError> {
-        let snap = self.gate.executor.routing.snapshot();
-        if snap.keyspaces.contains_key(name) {
-            return Err(ExecError::mysql(
-                1007,
-                format!("Can't create database '{name}'; database exists"),
-            ));
-        }
-        if !snap.tablets.values().any(|t| t.keyspace == name) {
-            return Err(ExecError::mysql(
-                1105,
-                format!(
-                    "cannot create keyspace '{name}': no tablets are registered for it in cell '{}'; \
-                     start tablets for keyspace '{name}' first",
-                    snap.cell
-                ),
-            ));
-        }
-        Err(ExecError::unsupported(format!(
-            "CREATE DATABASE for a keyspace whose tablets already exist; create keyspace '{name}' \
-             with vitrail ctl"
-        )))
+    async fn create_database(&mut self, sql: &str) -> Result<ResultSet, ExecError> {
+        let gate = self.gate.clone();
+        super::dbddl::create_database(&gate, &mut self.session, sql).await
     }
 
-    fn drop_database(&self, name: &str) -> Result<ResultSet, ExecError> {
-        let snap = self.gate.executor.routing.snapshot();
-        if !snap.keyspaces.contains_key(name) {
-            return Err(ExecError::mysql(
-                1008,
-                format!("Can't drop database '{name}'; database doesn't exist"),
-            ));
-        }
-        Err(ExecError::unsupported(format!(
-            "DROP DATABASE; delete keyspace '{name}' with vitrail ctl"
-        )))
+    async fn drop_database(&mut self, sql: &str) -> Result<ResultSet, ExecError> {
+        let gate = self.gate.clone();
+        super::dbddl::drop_database(&gate, &mut self.session, sql).await
     }
 
     fn finish(

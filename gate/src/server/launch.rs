@@ -8,6 +8,7 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use topo::kv::Kv;
 use topo::layout::Layout;
+use topo::records::KeyspaceShard;
 use topo::server::Topo;
 
 use super::{serve, Gate};
@@ -28,6 +29,10 @@ pub struct GateConfig {
     pub root: String,
     /// How long PRIMARY statements wait for a new primary.
     pub buffer_window: Duration,
+    /// Where CREATE DATABASE puts new databases; `None` = the default
+    /// choice (the first shard of the first unsharded keyspace, else of the
+    /// first keyspace, by name).
+    pub create_database_host: Option<KeyspaceShard>,
 }
 
 impl GateConfig {
@@ -40,6 +45,7 @@ impl GateConfig {
             query_log: false,
             root: topo::layout::DEFAULT_ROOT.into(),
             buffer_window: Duration::from_secs(10),
+            create_database_host: None,
         }
     }
 }
@@ -94,6 +100,7 @@ pub async fn start(kv: Arc<dyn Kv>, cfg: GateConfig) -> Result<RunningGate, Laun
     executor.buffer_window = cfg.buffer_window;
     let mut gate = Gate::new(executor, cfg.users, Some(Topo::with_layout(kv, layout)));
     gate.query_log = cfg.query_log;
+    gate.create_database_host = cfg.create_database_host;
     let gate = Arc::new(gate);
     let mysql_addr = listener
         .local_addr()

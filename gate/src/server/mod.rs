@@ -2,6 +2,7 @@
 //! `handler::Handler` (an opensrv-mysql shim) per connection.
 
 mod auth_error;
+mod dbddl;
 mod handler;
 pub mod launch;
 pub mod params;
@@ -14,6 +15,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::net::TcpListener;
+use topo::records::KeyspaceShard;
 use topo::server::Topo;
 
 use crate::exec::Executor;
@@ -29,6 +31,9 @@ pub struct Gate {
     pub query_log: bool,
     /// For CREATE/DROP DATABASE (topology changes).
     pub topo: Option<Topo>,
+    /// The shard CREATE DATABASE puts new databases on (`None`: the
+    /// default choice, see `dbddl::choose_host`).
+    pub create_database_host: Option<KeyspaceShard>,
     next_connection_id: AtomicU32,
 }
 
@@ -41,6 +46,7 @@ impl Gate {
             metrics,
             query_log: false,
             topo,
+            create_database_host: None,
             next_connection_id: AtomicU32::new(1),
         }
     }
