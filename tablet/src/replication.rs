@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use mysql_async::prelude::Queryable;
-use mysql_async::{Conn, Pool, PoolConstraints, PoolOpts, Row, Value};
+use mysql_async::{Conn, Pool, Row, Value};
 
 use crate::error::{Error, Result};
 use crate::gtid::GtidPosition;
@@ -91,12 +91,8 @@ pub struct Replication {
 
 impl Replication {
     pub fn new(mysqld: &Mysqld, state: Arc<TabletState>) -> Self {
-        let constraints = PoolConstraints::new(0, 4).unwrap_or_default();
-        let opts = mysqld
-            .dba_opts()
-            .pool_opts(PoolOpts::default().with_constraints(constraints));
         Replication {
-            dba: Pool::new(opts),
+            dba: crate::query::pool(mysqld.dba_opts(), 4, true),
             state,
             repl_password: mysqld.config().credentials.repl_password.clone(),
         }

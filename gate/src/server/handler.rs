@@ -13,7 +13,7 @@ use opensrv_mysql::{
 use rand::Rng;
 use sqlparser::dialect::MySqlDialect;
 use sqlparser::parser::Parser;
-use tokio::io::AsyncWrite;
+use tokio::io::{AsyncWrite, BufWriter};
 use tokio::net::TcpStream;
 use topo::vschema::SrvVSchema;
 
@@ -37,7 +37,11 @@ pub async fn run(gate: Arc<Gate>, sock: TcpStream, id: u32) -> io::Result<()> {
     let resets = ResetFlag::default();
     let r = WatchResets::new(r, resets.clone());
     let failure = AuthFailure::default();
-    let w = RewriteAuthError::new(w, failure.clone());
+    // opensrv writes each packet as a header and a payload and flushes
+    // after every command: buffered, a response is one send() instead of
+    // two per packet (the sysbench profile had a third of the gate's CPU
+    // in those sends).
+    let w = RewriteAuthError::new(BufWriter::with_capacity(16 * 1024, w), failure.clone());
     let handler = Handler {
         gate,
         session: Session::new(String::new(), id),

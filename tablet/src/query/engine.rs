@@ -10,7 +10,7 @@ use mysql_async::{Conn, Pool, PoolConstraints, PoolOpts};
 use tokio::sync::mpsc;
 
 use super::bind::{bind, BindValue, BoundSql};
-use super::classify::{classify, first_keyword, StatementKind};
+use super::classify::{classify, first_keyword, may_leave_session_state, StatementKind};
 use super::exec::{run_query, stream_query, ChunkLimit};
 use super::result::{Cell, Column, QueryResult};
 use super::tx::{Tx, TxTable};
@@ -79,16 +79,47 @@ enum ConnHealth {
     Dead,
 }
 
-fn pool(opts: mysql_async::OptsBuilder, size: usize) -> Pool {
+/// A pool that grows to `size` on demand and keeps its connections.
+///
+/// mysql_async keeps at most `min` idle connections unless an inactive TTL
+/// is set, and `min` is 0 here (a tablet connects lazily): without the TTL
+/// every released connection was closed and the next query paid a fresh
+/// connect — the sysbench benchmark showed a new MariaDB connection per
+/// point select. With it, idle connections stay pooled and only those idle
+/// longer than the TTL are closed.
+///
+/// `reset_on_release` resets every connection when it is given back; the
+/// query pool passes false and resets only after statements that may leave
+/// session state (see [`mark_for_reset`]).
+pub(crate) fn pool(opts: mysql_async::OptsBuilder, size: usize, reset_on_release: bool) -> Pool {
     let constraints = PoolConstraints::new(0, size.max(1)).unwrap_or_default();
-    Pool::new(opts.pool_opts(PoolOpts::default().with_constraints(constraints)))
+    Pool::new(
+        opts.pool_opts(
+            PoolOpts::default()
+                .with_constraints(constraints)
+                .with_inactive_connection_ttl(IDLE_CONNECTION_TTL)
+                .with_reset_connection(reset_on_release),
+        ),
+    )
 }
+
+/// Pooled connections are not reset on release (see
+/// [`may_leave_session_state`]); one that ran a statement which may have
+/// left session state behind is reset before anyone else gets it.
+fn mark_for_reset(conn: &mut Conn, bound: &BoundSql) {
+    if may_leave_session_state(&bound.sql) {
+        conn.reset_connection(true);
+    }
+}
+
+/// How long a pooled MariaDB connection may sit idle before it is closed.
+const IDLE_CONNECTION_TTL: Duration = Duration::from_secs(120);
 
 impl QueryEngine {
     /// Pools connect lazily; nothing talks to mariadbd until the first query.
     pub fn new(mysqld: &Mysqld, state: Arc<TabletState>, cfg: QueryConfig) -> Self {
-        let app = pool(mysqld.app_opts(), cfg.pool_size);
-        let dba = pool(mysqld.dba_opts(), 2);
+        let app = pool(mysqld.app_opts(), cfg.pool_size, false);
+        let dba = pool(mysqld.dba_opts(), 2, true);
         QueryEngine {
             inner: Arc::new(Inner {
                 cfg,
@@ -218,6 +249,7 @@ impl QueryEngine {
                 bytes: inner.cfg.stream_chunk_bytes.max(1),
             };
             let conn_id = conn.id();
+            mark_for_reset(&mut conn, &bound);
             let work = stream_query(&mut conn, &bound, &tx, chunk);
             let (result, mut health) = inner.with_kill(conn_id, timeout, work).await;
             if let Err(e) = result {
@@ -329,6 +361,7 @@ impl Inner {
     ) -> (Result<QueryResult>, ConnHealth) {
         let conn_id = conn.id();
         let max_rows = self.cfg.max_rows;
+        mark_for_reset(conn, bound);
         self.with_kill(conn_id, timeout, run_query(conn, bound, max_rows))
             .await
     }

@@ -24,6 +24,7 @@
 pub mod bind;
 pub mod classify;
 mod engine;
+pub(crate) use engine::pool;
 mod exec;
 pub mod result;
 mod tx;
