@@ -6,8 +6,6 @@
 //! the raw text, because sqlparser reads it as a generic SHOW variable.
 
 use sqlparser::ast::{Expr, FunctionArguments, SelectItem, SetExpr, Statement, Value as SqlValue};
-use sqlparser::dialect::MySqlDialect;
-use sqlparser::parser::Parser;
 
 use crate::exec::{Col, ExecError, ResultSet};
 use crate::session::{normalize_var, Session};
@@ -178,11 +176,8 @@ pub fn classify(sql: &str) -> Command {
             let body = sql.trim().trim_end_matches(';').trim();
             return Command::Set(parse_set(&body[3..]));
         }
-        ["select", ..] => {
-            if let Some(items) = constant_select(sql) {
-                return Command::SelectConstants(items);
-            }
-        }
+        // SELECTs go to the planner, which parses once and answers
+        // table-less ones with `constant_select` itself.
         _ => {}
     }
     Command::Plan
@@ -229,9 +224,10 @@ fn parse_set(body: &str) -> Vec<(String, String)> {
         .collect()
 }
 
-fn constant_select(sql: &str) -> Option<Vec<Item>> {
-    let stmts = Parser::parse_sql(&MySqlDialect {}, sql).ok()?;
-    let [Statement::Query(q)] = stmts.as_slice() else {
+/// The items of a SELECT without FROM or WHERE that the gate answers
+/// itself (`@@` variables, `DATABASE()`, literals…), or `None`.
+pub fn constant_select(stmt: &Statement) -> Option<Vec<Item>> {
+    let Statement::Query(q) = stmt else {
         return None;
     };
     let SetExpr::Select(select) = q.body.as_ref() else {
@@ -488,14 +484,25 @@ pub fn table_show_sql(kind: TableShow, db: &str, table: &str) -> String {
 mod tests {
     use super::*;
 
+    /// What the handler does with a SELECT: constants answered here,
+    /// anything else planned.
+    fn classify_select(sql: &str) -> Command {
+        let stmts = crate::planner::parse(sql).unwrap();
+        match constant_select(&stmts[0]) {
+            Some(items) => Command::SelectConstants(items),
+            None => Command::Plan,
+        }
+    }
+
     #[test]
     fn classifies_connect_time_and_show_queries() {
-        let Command::SelectConstants(items) = classify("SELECT @@version_comment LIMIT 1") else {
+        let Command::SelectConstants(items) = classify_select("SELECT @@version_comment LIMIT 1")
+        else {
             panic!("not constant")
         };
         assert_eq!(items[0].name, "@@version_comment");
         let Command::SelectConstants(items) =
-            classify("SELECT @@max_allowed_packet,@@wait_timeout,@@socket")
+            classify_select("SELECT @@max_allowed_packet,@@wait_timeout,@@socket")
         else {
             panic!("not constant")
         };
@@ -504,7 +511,7 @@ mod tests {
         assert_eq!(r.columns.len(), 3);
         assert_eq!(r.rows[0][0].as_deref(), Some(&b"67108864"[..]));
         assert_eq!(r.rows[0][2], None, "@@socket must be NULL");
-        let Command::SelectConstants(items) = classify(
+        let Command::SelectConstants(items) = classify_select(
             "select @@session.auto_increment_increment AS a, DATABASE(), LAST_INSERT_ID()",
         ) else {
             panic!("not constant")
@@ -513,16 +520,17 @@ mod tests {
         assert_eq!(r.columns[0].name, "a");
         assert_eq!(r.rows[0][1], None);
         assert!(matches!(
-            classify("SELECT @@nope"),
+            classify_select("SELECT @@nope"),
             Command::SelectConstants(_)
         ));
-        let Command::SelectConstants(items) = classify("SELECT @@nope") else {
+        let Command::SelectConstants(items) = classify_select("SELECT @@nope") else {
             unreachable!()
         };
         assert_eq!(
             select_constants(&items, &s).unwrap_err().to_mysql().code,
             1193
         );
+        assert_eq!(classify_select("SELECT a FROM t"), Command::Plan);
         assert_eq!(classify("SELECT a FROM t"), Command::Plan);
         assert_eq!(classify("show  Vitess_Shards;"), Command::ShowVitessShards);
         assert_eq!(classify("SHOW KEYSPACES"), Command::ShowDatabases);

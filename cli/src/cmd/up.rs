@@ -408,12 +408,17 @@ async fn serve(
         topo.rebuild_srv_vschema(&[]).await?;
     }
 
-    let gate = start_gate(
-        kv,
-        GateConfig::new(CELL, &args.mysql_addr, Users::single("root", "")),
-    )
-    .await
-    .context("starting the gate")?;
+    // The gate calls this process's tablets in memory (as Vitess's vtcombo
+    // does); an address it does not know here is dialled over gRPC.
+    let mut gate_cfg = GateConfig::new(CELL, &args.mysql_addr, Users::single("root", ""));
+    for a in agents {
+        gate_cfg
+            .local_tablets
+            .insert(a.grpc_addr().to_string(), a.tablet().query_service());
+    }
+    let gate = start_gate(kv, gate_cfg)
+        .await
+        .context("starting the gate")?;
     let port = gate.mysql_addr.port();
     say(format!("gate listening on {}", gate.mysql_addr));
     println!();

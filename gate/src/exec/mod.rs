@@ -25,9 +25,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tablet::grpc::pb;
-use tablet::grpc::pb::query_service_client::QueryServiceClient;
 use tokio::time::Instant;
-use tonic::transport::Channel;
 use topo::records::TabletType;
 
 use crate::merge;
@@ -35,7 +33,8 @@ use crate::metrics::Metrics;
 use crate::planner::{Plan, RouteKind, StatementKind};
 use crate::session::{Session, ShardKey, ShardTx};
 use crate::topo_watch::{Routing, Target};
-use conns::TabletConns;
+pub use conns::LocalTablets;
+use conns::{TabletClient, TabletConns};
 pub use error::{ExecError, MysqlErr};
 use qualify::{database_for, qualify};
 pub use result::{Col, ResultSet};
@@ -50,9 +49,19 @@ pub struct Executor {
 
 impl Executor {
     pub fn new(routing: Routing, metrics: Arc<Metrics>) -> Executor {
+        Executor::with_local_tablets(routing, metrics, LocalTablets::default())
+    }
+
+    /// An executor that calls the tablets in `local` (running in this
+    /// process) without going through the network.
+    pub fn with_local_tablets(
+        routing: Routing,
+        metrics: Arc<Metrics>,
+        local: LocalTablets,
+    ) -> Executor {
         Executor {
             routing,
-            conns: TabletConns::default(),
+            conns: TabletConns::new(local),
             metrics,
             buffer_window: Duration::from_secs(10),
         }
@@ -263,7 +272,7 @@ impl Executor {
         f: F,
     ) -> Result<(Target, T), ExecError>
     where
-        F: Fn(Target, QueryServiceClient<Channel>) -> Fut,
+        F: Fn(Target, TabletClient) -> Fut,
         Fut: Future<Output = Result<T, tonic::Status>>,
     {
         let deadline = Instant::now() + self.buffer_window;

@@ -57,10 +57,16 @@ use topo::vschema::{TableType, VSchema};
 /// only if that fails. SELECT, INSERT, UPDATE, DELETE and DDL only:
 /// SHOW/SET/USE and transaction control are the server's.
 pub fn plan(stmt: &Statement, sql: &str, ctx: &PlanContext) -> Result<Plan, PlanError> {
-    let mut stmt = match parse(sql) {
+    let stmt = match parse(sql) {
         Ok(mut v) if v.len() == 1 => v.remove(0),
         _ => stmt.clone(),
     };
+    plan_parsed(stmt, sql, ctx)
+}
+
+/// Plans `stmt`, which [`parse`] made of `sql` (so it needs no re-parse:
+/// the gate parses each statement once).
+pub fn plan_parsed(mut stmt: Statement, sql: &str, ctx: &PlanContext) -> Result<Plan, PlanError> {
     let modified = sql::substitute_binds(&mut stmt, ctx.bind_values)?;
     let planner = Planner { ctx };
     let out = Output {

@@ -11,6 +11,7 @@ use opensrv_mysql::{
     ParamParser, QueryResultWriter, StatementMetaWriter,
 };
 use rand::Rng;
+use sqlparser::ast::Statement;
 use sqlparser::dialect::MySqlDialect;
 use sqlparser::parser::Parser;
 use tokio::io::{AsyncWrite, BufWriter};
@@ -55,6 +56,20 @@ pub async fn run(gate: Arc<Gate>, sock: TcpStream, id: u32) -> io::Result<()> {
     };
     let result = AsyncMysqlIntermediary::run_on(handler, r, w).await;
     result
+}
+
+/// The one statement of `sql`, parsed the way the planner wants it (see
+/// [`planner::parse`]): the only parse a planned statement gets.
+fn parse_one(sql: &str) -> Result<Statement, ExecError> {
+    match planner::parse(sql) {
+        Ok(mut v) if v.len() == 1 => Ok(v.remove(0)),
+        Ok(v) if v.is_empty() => Err(ExecError::mysql(1065, "Query was empty")),
+        Ok(_) => Err(ExecError::unsupported("several statements in one query")),
+        Err(e) => Err(ExecError::mysql(
+            1064,
+            format!("You have an error in your SQL syntax: {e}"),
+        )),
+    }
 }
 
 /// 20 random printable bytes (no NUL, no `$`), fresh per connection.
@@ -213,7 +228,15 @@ impl Handler {
     }
 
     async fn plan_and_run(&mut self, sql: &str) -> (String, Outcome) {
-        let (label, res) = self.plan_only(sql);
+        let stmt = match parse_one(sql) {
+            Ok(s) => s,
+            Err(e) => return ("Invalid".into(), Outcome::Done(Err(e))),
+        };
+        if let Some(items) = special::constant_select(&stmt) {
+            let res = special::select_constants(&items, &self.session);
+            return ("Special".into(), Outcome::Done(res));
+        }
+        let (label, res) = self.plan_parsed(stmt, sql);
         let plan = match res {
             Ok(p) => p,
             Err(e) => return (label, Outcome::Done(Err(e))),
@@ -226,31 +249,8 @@ impl Handler {
         (label, Outcome::Done(res))
     }
 
-    fn plan_only(&mut self, sql: &str) -> (String, Result<Plan, ExecError>) {
-        let stmt = match Parser::parse_sql(&MySqlDialect {}, sql) {
-            Ok(mut v) if v.len() == 1 => v.remove(0),
-            Ok(v) if v.is_empty() => {
-                return (
-                    "Invalid".into(),
-                    Err(ExecError::mysql(1065, "Query was empty")),
-                )
-            }
-            Ok(_) => {
-                return (
-                    "Invalid".into(),
-                    Err(ExecError::unsupported("several statements in one query")),
-                )
-            }
-            Err(e) => {
-                return (
-                    "Invalid".into(),
-                    Err(ExecError::mysql(
-                        1064,
-                        format!("You have an error in your SQL syntax: {e}"),
-                    )),
-                )
-            }
-        };
+    /// Plans `stmt`, which [`parse_one`] made of `sql`.
+    fn plan_parsed(&mut self, stmt: Statement, sql: &str) -> (String, Result<Plan, ExecError>) {
         let gate = self.gate.clone();
         let snap = gate.executor.routing.snapshot();
         let empty = SrvVSchema::default();
@@ -261,7 +261,7 @@ impl Handler {
             tablet_type: self.session.tablet_type,
             bind_values: &[],
         };
-        match planner::plan(&stmt, sql, &ctx) {
+        match planner::plan_parsed(stmt, sql, &ctx) {
             Ok(p) => (p.route.as_str().to_string(), Ok(p)),
             Err(e) => ("Invalid".into(), Err(e.into())),
         }

@@ -12,7 +12,7 @@ use topo::records::KeyspaceShard;
 use topo::server::Topo;
 
 use super::{serve, Gate};
-use crate::exec::Executor;
+use crate::exec::{Executor, LocalTablets};
 use crate::metrics::{self, Metrics};
 use crate::topo_watch::Routing;
 use crate::users::Users;
@@ -33,6 +33,9 @@ pub struct GateConfig {
     /// choice (the first shard of the first unsharded keyspace, else of the
     /// first keyspace, by name).
     pub create_database_host: Option<KeyspaceShard>,
+    /// Tablets running in this process (`vitrail up`): called in memory
+    /// instead of over gRPC, by the address they register.
+    pub local_tablets: LocalTablets,
 }
 
 impl GateConfig {
@@ -46,6 +49,7 @@ impl GateConfig {
             root: topo::layout::DEFAULT_ROOT.into(),
             buffer_window: Duration::from_secs(10),
             create_database_host: None,
+            local_tablets: LocalTablets::default(),
         }
     }
 }
@@ -96,7 +100,7 @@ pub async fn start(kv: Arc<dyn Kv>, cfg: GateConfig) -> Result<RunningGate, Laun
     let (routing, watch_task) =
         Routing::start(kv.clone(), layout.clone(), cfg.cell.clone()).await?;
     let metrics = Arc::new(Metrics::default());
-    let mut executor = Executor::new(routing, metrics.clone());
+    let mut executor = Executor::with_local_tablets(routing, metrics.clone(), cfg.local_tablets);
     executor.buffer_window = cfg.buffer_window;
     let mut gate = Gate::new(executor, cfg.users, Some(Topo::with_layout(kv, layout)));
     gate.query_log = cfg.query_log;

@@ -74,9 +74,18 @@ pub fn may_leave_session_state(sql: &str) -> bool {
         return true;
     }
     let lower = sql.to_ascii_lowercase();
-    ["lock", "temporary", "last_insert_id(", "sql_calc_found_rows", "handler", "prepare", "outfile", "dumpfile"]
-        .iter()
-        .any(|w| lower.contains(w))
+    [
+        "lock",
+        "temporary",
+        "last_insert_id(",
+        "sql_calc_found_rows",
+        "handler",
+        "prepare",
+        "outfile",
+        "dumpfile",
+    ]
+    .iter()
+    .any(|w| lower.contains(w))
 }
 
 #[cfg(test)]
