@@ -11,7 +11,7 @@ use opensrv_mysql::{
     ParamParser, QueryResultWriter, StatementMetaWriter,
 };
 use rand::Rng;
-use sqlparser::ast::Statement;
+use sqlparser::ast::{SelectItem, SetExpr, Statement};
 use sqlparser::dialect::MySqlDialect;
 use sqlparser::parser::Parser;
 use tokio::io::{AsyncWrite, BufWriter};
@@ -19,6 +19,7 @@ use tokio::net::TcpStream;
 use topo::vschema::SrvVSchema;
 
 use super::auth_error::{AuthFailure, RewriteAuthError};
+use super::exec_types::{ParamCounts, ResendTypes};
 use super::params::{interpolate, param_value, placeholders};
 use super::reset::{ResetFlag, WatchResets};
 use super::stream::stream_plan;
@@ -36,7 +37,8 @@ pub async fn run(gate: Arc<Gate>, sock: TcpStream, id: u32) -> io::Result<()> {
         .unwrap_or_else(|_| "unknown".into());
     let (r, w) = sock.into_split();
     let resets = ResetFlag::default();
-    let r = WatchResets::new(r, resets.clone());
+    let param_counts = ParamCounts::default();
+    let r = WatchResets::new(ResendTypes::new(r, param_counts.clone()), resets.clone());
     let failure = AuthFailure::default();
     // opensrv writes each packet as a header and a payload and flushes
     // after every command: buffered, a response is one send() instead of
@@ -53,6 +55,7 @@ pub async fn run(gate: Arc<Gate>, sock: TcpStream, id: u32) -> io::Result<()> {
         user: Mutex::new(None),
         stmts: HashMap::new(),
         next_stmt: 1,
+        param_counts,
     };
     let result = AsyncMysqlIntermediary::run_on(handler, r, w).await;
     result
@@ -90,6 +93,46 @@ fn new_salt() -> [u8; 20] {
 struct Prepared {
     sql: String,
     params: Vec<Column>,
+    /// The result columns announced at prepare time (see
+    /// [`result_columns`]); the real definitions come with each execution.
+    columns: Vec<Column>,
+}
+
+/// The result columns a prepared statement announces, before it runs.
+///
+/// libmysqlclient and Connector/C decide from the prepare reply whether an
+/// execution returns rows; a SELECT announced with none leaves its rows
+/// unread and the next command fails with "Commands out of sync" (sysbench
+/// oltp_read_only did). For a SELECT listing its items the count and names
+/// are known without running it; the types are generic (each execution
+/// sends the real definitions). `*` needs the schema: announced as none,
+/// as before.
+fn result_columns(stmt: &Statement) -> Vec<Column> {
+    let Statement::Query(q) = stmt else {
+        return Vec::new();
+    };
+    let mut body = q.body.as_ref();
+    while let SetExpr::SetOperation { left, .. } = body {
+        body = left.as_ref();
+    }
+    let SetExpr::Select(select) = body else {
+        return Vec::new();
+    };
+    let mut cols = Vec::new();
+    for item in &select.projection {
+        let name = match item {
+            SelectItem::UnnamedExpr(e) => e.to_string(),
+            SelectItem::ExprWithAlias { alias, .. } => alias.value.clone(),
+            _ => return Vec::new(),
+        };
+        cols.push(Column {
+            table: String::new(),
+            column: name,
+            coltype: ColumnType::MYSQL_TYPE_VAR_STRING,
+            colflags: ColumnFlags::empty(),
+        });
+    }
+    cols
 }
 
 const NO_COLUMNS: &[Column] = &[];
@@ -112,6 +155,8 @@ struct Handler {
     user: Mutex<Option<String>>,
     stmts: HashMap<u32, Prepared>,
     next_stmt: u32,
+    /// Parameter counts of prepared statements, for [`ResendTypes`].
+    param_counts: ParamCounts,
 }
 
 impl Handler {
@@ -433,17 +478,20 @@ impl<W: AsyncWrite + Send + Unpin> AsyncMysqlShim<W> for Handler {
         info: StatementMetaWriter<'a, W>,
     ) -> io::Result<()> {
         self.apply_reset().await;
-        if let Err(e) = Parser::parse_sql(&MySqlDialect {}, &query.replace('?', "NULL")) {
-            return info
-                .error(
-                    ErrorKind::ER_PARSE_ERROR,
-                    format!("You have an error in your SQL syntax: {e}").as_bytes(),
-                )
-                .await;
-        }
+        let columns = match Parser::parse_sql(&MySqlDialect {}, &query.replace('?', "NULL")) {
+            Ok(stmts) => stmts.first().map(result_columns).unwrap_or_default(),
+            Err(e) => {
+                return info
+                    .error(
+                        ErrorKind::ER_PARSE_ERROR,
+                        format!("You have an error in your SQL syntax: {e}").as_bytes(),
+                    )
+                    .await;
+            }
+        };
         let id = self.next_stmt;
         self.next_stmt = self.next_stmt.wrapping_add(1).max(1);
-        let params = placeholders(query)
+        let params: Vec<Column> = placeholders(query)
             .iter()
             .map(|_| Column {
                 table: String::new(),
@@ -452,16 +500,21 @@ impl<W: AsyncWrite + Send + Unpin> AsyncMysqlShim<W> for Handler {
                 colflags: ColumnFlags::empty(),
             })
             .collect();
+        self.param_counts.set(id, params.len());
         self.stmts.insert(
             id,
             Prepared {
                 sql: query.to_string(),
                 params,
+                columns,
             },
         );
         let this: &'a Self = self;
-        let params: &'a [Column] = this.stmts.get(&id).map_or(NO_COLUMNS, |p| &p.params);
-        info.reply(id, params.iter(), NO_COLUMNS.iter()).await
+        let (params, columns): (&'a [Column], &'a [Column]) = this
+            .stmts
+            .get(&id)
+            .map_or((NO_COLUMNS, NO_COLUMNS), |p| (&p.params, &p.columns));
+        info.reply(id, params.iter(), columns.iter()).await
     }
 
     async fn on_execute<'a>(
@@ -499,6 +552,7 @@ impl<W: AsyncWrite + Send + Unpin> AsyncMysqlShim<W> for Handler {
         W: 'async_trait,
     {
         self.stmts.remove(&stmt);
+        self.param_counts.remove(stmt);
     }
 
     async fn on_query<'a>(

@@ -3,6 +3,7 @@
 
 mod auth_error;
 mod dbddl;
+mod exec_types;
 mod handler;
 pub mod launch;
 pub mod params;
