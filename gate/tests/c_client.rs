@@ -3,11 +3,12 @@
 //! mysql_async's: parameter types go with the first execution only, and
 //! the prepare reply's column count decides whether rows are read.
 //!
-//! The script (`c_client.lua`) re-executes a point select with new values
-//! and checks each answer (the gate once read re-executions' parameters
-//! one byte off and answered for the wrong user), then runs a second
-//! prepared statement inside a transaction (once "Commands out of sync":
-//! the first statement's rows were never read), against two real shards.
+//! The script (`c_client.lua`) re-executes a prepared UPDATE with new
+//! values (the gate once read re-executions' parameters one byte off and
+//! updated nobody; the rows are checked here afterwards), then runs two
+//! prepared SELECTs inside a transaction and counts their rows (once
+//! "Commands out of sync": the first one's rows were never read), against
+//! two real shards.
 
 mod support;
 
@@ -42,6 +43,17 @@ async fn sysbench_prepared_statements_get_the_right_rows() {
         out.status.success() && stdout.lines().any(|l| l.trim() == "ok"),
         "sysbench script failed:\n{stdout}\n{}",
         String::from_utf8_lossy(&out.stderr)
+    );
+    let names = c.sql("SELECT user_id, name FROM commerce.users ORDER BY user_id");
+    let seen: Vec<&str> = names
+        .lines()
+        .filter(|l| l.ends_with("seen"))
+        .filter_map(|l| l.split_whitespace().next())
+        .collect();
+    assert_eq!(
+        seen,
+        ["3", "5", "7"],
+        "rows after the prepared updates:\n{names}"
     );
     c.shutdown().await;
 }
