@@ -144,9 +144,13 @@ for wl in $workloads; do
       for t in "${targets[@]}"; do
         read -r name port user pw <<<"$t"
         log="$out/run-$wl-$mode-$th-$name.log"
+        # oltp_insert draws random ids: a rare duplicate (1062) is counted
+        # in the errors column instead of ending the run.
+        ignore=none
+        [ "$wl" = oltp_insert ] && ignore=1062
         sb "$port" "$user" "$pw" "$wl" run --threads="$th" --time="$time_s" \
           --report-interval=0 --percentile=95 --db-ps-mode="$mode" \
-          --mysql-ignore-errors=none > "$log" 2>&1 || true
+          --mysql-ignore-errors="$ignore" > "$log" 2>&1 || true
         qps=$(sed -n 's/.*queries: *[0-9]* *(\([0-9.]*\) per sec.).*/\1/p' "$log")
         p95=$(sed -n 's/.*95th percentile: *\([0-9.]*\).*/\1/p' "$log")
         errs=$(sed -n 's/.*ignored errors: *\([0-9]*\).*/\1/p' "$log")
