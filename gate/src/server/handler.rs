@@ -19,9 +19,8 @@ use tokio::net::TcpStream;
 use topo::vschema::SrvVSchema;
 
 use super::auth_error::{AuthFailure, RewriteAuthError};
-use super::exec_types::{ParamCounts, ResendTypes};
+use super::client_packets::{ClientPackets, ParamCounts, ResetFlag};
 use super::params::{interpolate, param_value, placeholders};
-use super::reset::{ResetFlag, WatchResets};
 use super::stream::stream_plan;
 use super::write::{status, write_error, write_result};
 use super::Gate;
@@ -38,7 +37,7 @@ pub async fn run(gate: Arc<Gate>, sock: TcpStream, id: u32) -> io::Result<()> {
     let (r, w) = sock.into_split();
     let resets = ResetFlag::default();
     let param_counts = ParamCounts::default();
-    let r = WatchResets::new(ResendTypes::new(r, param_counts.clone()), resets.clone());
+    let r = ClientPackets::new(r, resets.clone(), param_counts.clone());
     let failure = AuthFailure::default();
     // opensrv writes each packet as a header and a payload and flushes
     // after every command: buffered, a response is one send() instead of
@@ -155,7 +154,7 @@ struct Handler {
     user: Mutex<Option<String>>,
     stmts: HashMap<u32, Prepared>,
     next_stmt: u32,
-    /// Parameter counts of prepared statements, for [`ResendTypes`].
+    /// Parameter counts of prepared statements, for [`ClientPackets`].
     param_counts: ParamCounts,
 }
 

@@ -2,12 +2,11 @@
 //! `handler::Handler` (an opensrv-mysql shim) per connection.
 
 mod auth_error;
+mod client_packets;
 mod dbddl;
-mod exec_types;
 mod handler;
 pub mod launch;
 pub mod params;
-mod reset;
 mod stream;
 mod write;
 

@@ -1,31 +1,52 @@
-//! Re-sending parameter types on COM_STMT_EXECUTE.
+//! The client's packets on their way to opensrv-mysql, framed once, for
+//! two things opensrv does not do itself.
 //!
-//! A client may send a prepared statement's parameter types only with its
-//! first execution (`new_params_bound_flag` = 1) and leave them out of
-//! later ones (flag = 0: "same types as before"); libmysqlclient and
-//! MariaDB Connector/C do, and so sysbench, PHP and C programs do.
-//! opensrv-mysql 0.7 keeps the types but does not skip the 0 flag byte, so
-//! it reads every parameter one byte off: sysbench's second point select
-//! asked for id 1421824 instead of 5554 and got nothing back — a wrong
-//! answer, not an error.
+//! **COM_RESET_CONNECTION.** opensrv answers commands it does not know
+//! (COM_RESET_CONNECTION, COM_CHANGE_USER…) with a plain OK and no
+//! callback, so the session would keep its transaction and variables
+//! across a connection pool's reset. Every packet with sequence number 0
+//! starts a command whose first byte is the command code; a reset sets a
+//! [`ResetFlag`], which the handler checks before running the next command
+//! and resets the session then (nothing can happen in between).
 //!
-//! This reader sits under opensrv and rewrites such packets so that every
-//! COM_STMT_EXECUTE carries its types: it remembers the types of each
-//! statement's last typed execution and puts them back (flag 1 + types)
-//! when a later one omits them. The parameter count of each statement
-//! comes from the handler's prepare ([`ParamCounts`]). Everything else
-//! passes through unchanged.
+//! **Parameter types on COM_STMT_EXECUTE.** A client may send a prepared
+//! statement's parameter types only with its first execution
+//! (`new_params_bound_flag` = 1) and leave them out of later ones (flag =
+//! 0: "same types as before"); libmysqlclient and MariaDB Connector/C do,
+//! and so sysbench, PHP and C programs do. opensrv-mysql 0.7 keeps the
+//! types but does not skip the 0 flag byte, so it reads every parameter one
+//! byte off: sysbench's second point select asked for id 1421824 instead
+//! of 5554 and got nothing back — a wrong answer, not an error. This reader
+//! remembers the types of each statement's last typed execution and puts
+//! them back (flag 1 + types) when a later one omits them. The parameter
+//! count of each statement comes from the handler's prepare
+//! ([`ParamCounts`]).
+//!
+//! Everything else passes through unchanged.
 
 use std::collections::HashMap;
 use std::io;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 
 use tokio::io::{AsyncRead, ReadBuf};
 
+const COM_RESET_CONNECTION: u8 = 0x1f;
 const COM_STMT_EXECUTE: u8 = 0x17;
 const MAX_PAYLOAD: usize = 0xff_ffff;
+
+/// Set when the client sends COM_RESET_CONNECTION.
+#[derive(Clone, Default)]
+pub struct ResetFlag(Arc<AtomicBool>);
+
+impl ResetFlag {
+    /// True once per reset the client asked for.
+    pub fn take(&self) -> bool {
+        self.0.swap(false, Ordering::AcqRel)
+    }
+}
 
 /// Parameter count of each prepared statement, by statement id.
 #[derive(Clone, Default)]
@@ -49,8 +70,9 @@ impl ParamCounts {
     }
 }
 
-pub struct ResendTypes<R> {
+pub struct ClientPackets<R> {
     inner: R,
+    resets: ResetFlag,
     counts: ParamCounts,
     /// Types (2 bytes per parameter) of each statement's last typed run.
     types: HashMap<u32, Vec<u8>>,
@@ -62,10 +84,11 @@ pub struct ResendTypes<R> {
     eof: bool,
 }
 
-impl<R> ResendTypes<R> {
-    pub fn new(inner: R, counts: ParamCounts) -> Self {
-        ResendTypes {
+impl<R> ClientPackets<R> {
+    pub fn new(inner: R, resets: ResetFlag, counts: ParamCounts) -> Self {
+        ClientPackets {
             inner,
+            resets,
             counts,
             types: HashMap::new(),
             pending: Vec::new(),
@@ -87,6 +110,9 @@ impl<R> ResendTypes<R> {
             }
             let seq = h[3];
             let payload = &self.pending[start + 4..start + 4 + len];
+            if seq == 0 && payload.first() == Some(&COM_RESET_CONNECTION) {
+                self.resets.0.store(true, Ordering::Release);
+            }
             match rewrite(&self.counts, &mut self.types, seq, len, payload) {
                 Some(new) => {
                     let n = new.len();
@@ -142,7 +168,7 @@ fn rewrite(
     Some(new)
 }
 
-impl<R: AsyncRead + Unpin> AsyncRead for ResendTypes<R> {
+impl<R: AsyncRead + Unpin> AsyncRead for ClientPackets<R> {
     fn poll_read(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -211,7 +237,11 @@ mod tests {
     }
 
     async fn read_all(input: Vec<u8>, counts: ParamCounts) -> Vec<u8> {
-        let mut r = ResendTypes::new(&input[..], counts);
+        read_with(input, ResetFlag::default(), counts).await
+    }
+
+    async fn read_with(input: Vec<u8>, resets: ResetFlag, counts: ParamCounts) -> Vec<u8> {
+        let mut r = ClientPackets::new(&input[..], resets, counts);
         let mut out = Vec::new();
         r.read_to_end(&mut out).await.unwrap();
         out
@@ -250,5 +280,29 @@ mod tests {
         counts.set(1, 1);
         let input = execute(false, 7);
         assert_eq!(read_all(input.clone(), counts).await, input);
+    }
+
+    #[tokio::test]
+    async fn sees_reset_commands_only() {
+        let flag = ResetFlag::default();
+        // COM_QUERY "\x1f" (a reset byte inside a payload is not a command).
+        read_with(
+            packet(0, &[0x03, 0x1f]),
+            flag.clone(),
+            ParamCounts::default(),
+        )
+        .await;
+        assert!(!flag.take());
+        // COM_RESET_CONNECTION split across reads.
+        let split = (&[1u8, 0][..]).chain(&[0u8, 0][..]).chain(&[0x1fu8][..]);
+        let mut r = ClientPackets::new(split, flag.clone(), ParamCounts::default());
+        let mut out = Vec::new();
+        r.read_to_end(&mut out).await.unwrap();
+        assert_eq!(out, packet(0, &[0x1f]));
+        assert!(flag.take());
+        assert!(!flag.take());
+        // A non-command packet (sequence 1) starting with 0x1f.
+        read_with(packet(1, &[0x1f]), flag.clone(), ParamCounts::default()).await;
+        assert!(!flag.take());
     }
 }
