@@ -77,24 +77,48 @@ impl TabletProc {
 
     /// SIGTERM, then wait (bounded) for a clean exit.
     fn stop(&mut self) {
-        let status = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(status.success());
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                assert!(status.success(), "tablet exited {status}: {}", self.log());
-                return;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "tablet did not stop: {}",
-                self.log()
-            );
-            std::thread::sleep(Duration::from_millis(50));
+        let log = self.log.clone();
+        signal_and_wait(&mut self.child, "-TERM", 60, "tablet", || {
+            std::fs::read_to_string(&log).unwrap_or_default()
+        });
+    }
+}
+
+/// What `vitrail up` printed, for failure messages.
+fn up_output(stdout: &std::sync::Mutex<String>, log: &Path) -> String {
+    format!(
+        "stdout:\n{}\nstderr:\n{}",
+        stdout.lock().unwrap(),
+        std::fs::read_to_string(log).unwrap_or_default()
+    )
+}
+
+/// Sends `signal` to `child` and waits up to `secs` for it to exit
+/// successfully; `output` explains a failure.
+fn signal_and_wait(
+    child: &mut std::process::Child,
+    signal: &str,
+    secs: u64,
+    what: &str,
+    output: impl Fn() -> String,
+) {
+    let status = Command::new("kill")
+        .args([signal, &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            assert!(status.success(), "{what} exited {status}: {}", output());
+            return;
         }
+        assert!(
+            Instant::now() < deadline,
+            "{what} did not stop: {}",
+            output()
+        );
+        std::thread::sleep(Duration::from_millis(50));
     }
 }
 
@@ -336,11 +360,7 @@ impl Up {
     }
 
     fn output(&self) -> String {
-        format!(
-            "stdout:\n{}\nstderr:\n{}",
-            self.stdout.lock().unwrap(),
-            std::fs::read_to_string(&self.log).unwrap_or_default()
-        )
+        up_output(&self.stdout, &self.log)
     }
 
     fn wait_up(&mut self) -> String {
@@ -355,28 +375,10 @@ impl Up {
 
     /// Ctrl-C, then a clean exit.
     fn interrupt(&mut self) {
-        let status = Command::new("kill")
-            .args(["-INT", &self.child.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(status.success());
-        let deadline = Instant::now() + Duration::from_secs(90);
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                assert!(
-                    status.success(),
-                    "vitrail up exited {status}: {}",
-                    self.output()
-                );
-                return;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "vitrail up did not stop: {}",
-                self.output()
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        let (stdout, log) = (self.stdout.clone(), self.log.clone());
+        signal_and_wait(&mut self.child, "-INT", 90, "vitrail up", || {
+            up_output(&stdout, &log)
+        });
     }
 }
 
