@@ -91,7 +91,7 @@ impl Env {
             tablet_type: tt,
             bind_values: binds,
         };
-        match planner::plan(&stmt, sql, &ctx) {
+        match planner::plan(stmt, sql, &ctx) {
             Ok(p) => p.to_string(),
             Err(e) => format!("error: {e}"),
         }

@@ -50,23 +50,11 @@ use topo::records::{ShardReference, TabletType};
 use topo::vindex::Vindex;
 use topo::vschema::{TableType, VSchema};
 
-/// Plans `stmt`, the statement `sql` parses to.
-///
-/// `sql` is re-parsed with [`parse`] (which keeps string literals exactly as
-/// written) so that rewritten SQL sends the client's bytes; `stmt` is used
-/// only if that fails. SELECT, INSERT, UPDATE, DELETE and DDL only:
-/// SHOW/SET/USE and transaction control are the server's.
-pub fn plan(stmt: &Statement, sql: &str, ctx: &PlanContext) -> Result<Plan, PlanError> {
-    let stmt = match parse(sql) {
-        Ok(mut v) if v.len() == 1 => v.remove(0),
-        _ => stmt.clone(),
-    };
-    plan_parsed(stmt, sql, ctx)
-}
-
-/// Plans `stmt`, which [`parse`] made of `sql` (so it needs no re-parse:
-/// the gate parses each statement once).
-pub fn plan_parsed(mut stmt: Statement, sql: &str, ctx: &PlanContext) -> Result<Plan, PlanError> {
+/// Plans `stmt`, which [`parse`] made of `sql` (it keeps string literals
+/// exactly as written, so rewritten SQL sends the client's bytes; the gate
+/// parses each statement once). SELECT, INSERT, UPDATE, DELETE and DDL
+/// only: SHOW/SET/USE and transaction control are the server's.
+pub fn plan(mut stmt: Statement, sql: &str, ctx: &PlanContext) -> Result<Plan, PlanError> {
     let modified = sql::substitute_binds(&mut stmt, ctx.bind_values)?;
     let planner = Planner { ctx };
     let out = Output {

@@ -305,7 +305,7 @@ impl Handler {
             tablet_type: self.session.tablet_type,
             bind_values: &[],
         };
-        match planner::plan_parsed(stmt, sql, &ctx) {
+        match planner::plan(stmt, sql, &ctx) {
             Ok(p) => (p.route.as_str().to_string(), Ok(p)),
             Err(e) => ("Invalid".into(), Err(e.into())),
         }
