@@ -2,6 +2,12 @@
 
 mod cmd;
 
+/// glibc's malloc was ~15% of the gate's CPU under sysbench (many small,
+/// short-lived buffers freed on other threads); mimalloc's thread-local
+/// free lists cost a fraction of that (docs/benchmarks.md).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
