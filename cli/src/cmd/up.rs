@@ -414,7 +414,7 @@ async fn serve(
     for a in agents {
         gate_cfg
             .local_tablets
-            .insert(a.grpc_addr().to_string(), a.tablet().query_service());
+            .insert(a.grpc_addr().to_string(), a.tablet().query.clone());
     }
     let gate = start_gate(kv, gate_cfg)
         .await

@@ -1,4 +1,5 @@
-//! Executing plans: per-shard SQL to tablets over gRPC, in parallel for
+//! Executing plans: per-shard SQL to tablets (over gRPC, or in process; see
+//! [`conns`]), in parallel for
 //! scatter routes, results merged with [`crate::merge`].
 //!
 //! Contract with the session: autocommit statements run on pooled tablet
@@ -24,7 +25,6 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tablet::grpc::pb;
 use tokio::time::Instant;
 use topo::records::TabletType;
 
@@ -33,7 +33,7 @@ use crate::metrics::Metrics;
 use crate::planner::{Plan, RouteKind, StatementKind};
 use crate::session::{Session, ShardKey, ShardTx};
 use crate::topo_watch::{Routing, Target};
-pub use conns::LocalTablets;
+pub use conns::{LocalTablets, RowSink, StreamFailure};
 use conns::{TabletClient, TabletConns};
 pub use error::{ExecError, MysqlErr};
 use qualify::{database_for, qualify};
@@ -136,28 +136,49 @@ impl Executor {
             .collect()
     }
 
-    /// Opens a StreamExecute of `sql` on `keyspace/shard` (waiting for a
-    /// primary like any read). The first message carries the fields.
-    pub async fn open_stream(
+    /// Streams `sql`'s result on `keyspace/shard` into `sink`. Until the
+    /// first chunk reaches the sink, a missing primary is waited for like
+    /// any read (see [`Executor::buffer_window`]); after that an error
+    /// ends the stream.
+    pub async fn stream<S: RowSink>(
         &self,
         keyspace: &str,
         shard: &str,
         tablet_type: TabletType,
         sql: &str,
-    ) -> Result<(String, tonic::Streaming<pb::StreamExecuteResponse>), ExecError> {
-        let (target, stream) = self
-            .with_primary(keyspace, shard, tablet_type, true, |_, mut c| {
-                let req = pb::StreamExecuteRequest {
-                    query: Some(pb::BoundQuery {
-                        sql: sql.to_string(),
-                        bind_variables: Default::default(),
-                    }),
-                    options: None,
-                };
-                async move { c.stream_execute(req).await.map(|r| r.into_inner()) }
-            })
+        sink: &mut S,
+    ) -> Result<(), StreamError> {
+        let deadline = Instant::now() + self.buffer_window;
+        let mut buffered = false;
+        loop {
+            let err = match self.routing.target(keyspace, shard, tablet_type) {
+                Err(e) => ExecError::from(e),
+                Ok(target) => {
+                    let mut client = self.conns.client(&target.addr)?;
+                    match client.stream(sql, sink).await {
+                        Ok(()) => return Ok(()),
+                        Err(StreamFailure::Client(e)) => return Err(StreamError::Client(e)),
+                        Err(StreamFailure::Tablet(s)) => {
+                            let e = ExecError::from_status(&target.alias.to_string(), &s);
+                            if sink.started() {
+                                return Err(e.into());
+                            }
+                            e
+                        }
+                    }
+                }
+            };
+            self.buffer(
+                keyspace,
+                shard,
+                tablet_type,
+                true,
+                err,
+                deadline,
+                &mut buffered,
+            )
             .await?;
-        Ok((target.alias.to_string(), stream))
+        }
     }
 
     /// Runs `sql` on the first shard of `keyspace` (SHOW CREATE TABLE…).
@@ -174,10 +195,8 @@ impl Executor {
             .and_then(|k| k.shards.first())
             .map(|s| s.name.clone())
             .ok_or_else(|| ExecError::mysql(1049, format!("Unknown database '{keyspace}'")))?;
-        let r = self
-            .execute_autocommit(keyspace, &shard, session.tablet_type, sql, false)
-            .await?;
-        Ok(ResultSet::from_pb(r))
+        self.execute_autocommit(keyspace, &shard, session.tablet_type, sql, false)
+            .await
     }
 
     /// Runs `sql` with autocommit on the primary of `keyspace/shard`, as a
@@ -190,10 +209,8 @@ impl Executor {
         shard: &str,
         sql: &str,
     ) -> Result<ResultSet, ExecError> {
-        let r = self
-            .execute_autocommit(keyspace, shard, TabletType::Primary, sql, true)
-            .await?;
-        Ok(ResultSet::from_pb(r))
+        self.execute_autocommit(keyspace, shard, TabletType::Primary, sql, true)
+            .await
     }
 
     async fn execute_in_tx(
@@ -202,7 +219,7 @@ impl Executor {
         keyspace: &str,
         shard: &str,
         sql: &str,
-    ) -> Result<pb::QueryResult, ExecError> {
+    ) -> Result<ResultSet, ExecError> {
         let key = ShardKey {
             keyspace: keyspace.to_string(),
             shard: shard.to_string(),
@@ -216,11 +233,7 @@ impl Executor {
                         shard,
                         TabletType::Primary,
                         true,
-                        |_, mut c| async move {
-                            c.begin(pb::BeginRequest { options: None })
-                                .await
-                                .map(|r| r.into_inner().transaction_id)
-                        },
+                        |_, mut c| async move { c.begin().await },
                     )
                     .await?;
                 let tx = ShardTx {
@@ -233,9 +246,8 @@ impl Executor {
         };
         let mut client = self.conns.client(&tx.addr)?;
         client
-            .execute(request(sql, tx.transaction_id))
+            .execute(sql, tx.transaction_id)
             .await
-            .map(|r| r.into_inner().result.unwrap_or_default())
             .map_err(|s| ExecError::from_status(&tx.addr, &s))
     }
 
@@ -246,16 +258,15 @@ impl Executor {
         tablet_type: TabletType,
         sql: &str,
         is_write: bool,
-    ) -> Result<pb::QueryResult, ExecError> {
+    ) -> Result<ResultSet, ExecError> {
         let (_, r) = self
-            .with_primary(keyspace, shard, tablet_type, !is_write, |_, mut c| {
-                let req = request(sql, 0);
-                async move {
-                    c.execute(req)
-                        .await
-                        .map(|r| r.into_inner().result.unwrap_or_default())
-                }
-            })
+            .with_primary(
+                keyspace,
+                shard,
+                tablet_type,
+                !is_write,
+                |_, mut c| async move { c.execute(sql, 0).await },
+            )
             .await?;
         Ok(r)
     }
@@ -291,22 +302,48 @@ impl Executor {
                 Ok(v) => return Ok(v),
                 Err(e) => e,
             };
-            let retry = tablet_type == TabletType::Primary
-                && (err.wants_new_primary()
-                    || (retry_unavailable && matches!(err, ExecError::Unavailable(_))));
-            if !retry || Instant::now() >= deadline {
-                return Err(err);
-            }
-            if !buffered {
-                buffered = true;
-                self.metrics.buffered.inc();
-                tracing::info!(keyspace, shard, error = %err, "buffering until a primary serves");
-            }
-            // A topology change usually names the new primary; health
-            // changes do not touch the snapshot, so re-check periodically.
-            let wake = deadline.min(Instant::now() + Duration::from_millis(100));
-            self.routing.changed(wake).await;
+            self.buffer(
+                keyspace,
+                shard,
+                tablet_type,
+                retry_unavailable,
+                err,
+                deadline,
+                &mut buffered,
+            )
+            .await?;
         }
+    }
+
+    /// After `err`: returns it when waiting cannot help (not a primary
+    /// statement, another kind of error, or the window is over), else
+    /// waits for the topology to change (or a short while: health changes
+    /// do not touch the snapshot) so the caller can try again.
+    #[allow(clippy::too_many_arguments)]
+    async fn buffer(
+        &self,
+        keyspace: &str,
+        shard: &str,
+        tablet_type: TabletType,
+        retry_unavailable: bool,
+        err: ExecError,
+        deadline: Instant,
+        buffered: &mut bool,
+    ) -> Result<(), ExecError> {
+        let retry = tablet_type == TabletType::Primary
+            && (err.wants_new_primary()
+                || (retry_unavailable && matches!(err, ExecError::Unavailable(_))));
+        if !retry || Instant::now() >= deadline {
+            return Err(err);
+        }
+        if !*buffered {
+            *buffered = true;
+            self.metrics.buffered.inc();
+            tracing::info!(keyspace, shard, error = %err, "buffering until a primary serves");
+        }
+        let wake = deadline.min(Instant::now() + Duration::from_millis(100));
+        self.routing.changed(wake).await;
+        Ok(())
     }
 
     pub async fn commit(&self, session: &mut Session) -> Result<(), ExecError> {
@@ -318,11 +355,8 @@ impl Executor {
             let name = format!("{}/{}", key.keyspace, key.shard);
             let res = match self.conns.client(&tx.addr) {
                 Ok(mut c) => c
-                    .commit(pb::CommitRequest {
-                        transaction_id: tx.transaction_id,
-                    })
+                    .commit(tx.transaction_id)
                     .await
-                    .map(|_| ())
                     .map_err(|s| ExecError::from_status(&tx.addr, &s)),
                 Err(e) => Err(e),
             };
@@ -358,32 +392,30 @@ impl Executor {
 
     async fn rollback_one(&self, tx: &ShardTx) {
         if let Ok(mut c) = self.conns.client(&tx.addr) {
-            if let Err(s) = c
-                .rollback(pb::RollbackRequest {
-                    transaction_id: tx.transaction_id,
-                })
-                .await
-            {
+            if let Err(s) = c.rollback(tx.transaction_id).await {
                 tracing::warn!(tablet = %tx.addr, error = %s, "rollback failed");
             }
         }
     }
 }
 
-fn request(sql: &str, transaction_id: u64) -> pb::ExecuteRequest {
-    pb::ExecuteRequest {
-        query: Some(pb::BoundQuery {
-            sql: sql.to_string(),
-            bind_variables: Default::default(),
-        }),
-        transaction_id,
-        options: None,
+/// How a streamed statement ended badly.
+#[derive(Debug)]
+pub enum StreamError {
+    /// The statement failed (the client is told).
+    Exec(ExecError),
+    /// The client's connection failed (nobody to tell).
+    Client(std::io::Error),
+}
+
+impl From<ExecError> for StreamError {
+    fn from(e: ExecError) -> StreamError {
+        StreamError::Exec(e)
     }
 }
 
 /// Folds per-shard results into the client's result.
-fn combine(plan: &Plan, results: Vec<pb::QueryResult>) -> Result<ResultSet, ExecError> {
-    let results: Vec<ResultSet> = results.into_iter().map(ResultSet::from_pb).collect();
+fn combine(plan: &Plan, results: Vec<ResultSet>) -> Result<ResultSet, ExecError> {
     if plan.statement != StatementKind::Select {
         let mut out = ResultSet::default();
         for r in &results {

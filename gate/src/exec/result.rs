@@ -1,4 +1,5 @@
-//! The gate's result type, between tablet protobuf and the MySQL writer.
+//! The gate's result type, between the tablets (protobuf, or the engine's
+//! own types in process) and the MySQL writer.
 
 use tablet::grpc::pb;
 
@@ -47,6 +48,15 @@ impl Col {
         }
     }
 
+    pub fn from_tablet(c: &tablet::query::result::Column) -> Col {
+        Col {
+            name: c.name.clone(),
+            table: c.table.clone(),
+            column_type: c.column_type,
+            flags: c.flags,
+        }
+    }
+
     pub fn is_unsigned(&self) -> bool {
         self.flags & UNSIGNED_FLAG != 0
     }
@@ -89,6 +99,17 @@ impl ResultSet {
             .map(|r| r.into_iter().map(|s| Some(s.into_bytes())).collect())
             .collect();
         ResultSet::rows(columns, rows)
+    }
+
+    pub fn from_tablet(r: tablet::query::result::QueryResult) -> ResultSet {
+        ResultSet {
+            columns: r.columns.iter().map(Col::from_tablet).collect(),
+            rows: r.rows,
+            rows_affected: r.rows_affected,
+            insert_id: r.insert_id,
+            info: r.info,
+            warnings: r.warnings,
+        }
     }
 
     pub fn from_pb(r: pb::QueryResult) -> ResultSet {

@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, Pool, PoolConstraints, PoolOpts};
@@ -51,6 +51,39 @@ impl Default for QueryConfig {
     }
 }
 
+/// A stream's receiver went away (its client left).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SinkClosed;
+
+/// Where a stream's chunks go: a channel feeding a gRPC StreamExecute, or
+/// a gate in this process writing rows straight to its client.
+pub trait ChunkSink: Send {
+    fn chunk(
+        &mut self,
+        chunk: StreamChunk,
+    ) -> impl Future<Output = std::result::Result<(), SinkClosed>> + Send;
+}
+
+impl ChunkSink for mpsc::Sender<Result<StreamChunk>> {
+    async fn chunk(&mut self, chunk: StreamChunk) -> std::result::Result<(), SinkClosed> {
+        self.send(Ok(chunk)).await.map_err(|_| SinkClosed)
+    }
+}
+
+/// A sink that remembers whether it refused a chunk.
+struct Watched<'s, S> {
+    sink: &'s mut S,
+    closed: bool,
+}
+
+impl<S: ChunkSink> ChunkSink for Watched<'_, S> {
+    async fn chunk(&mut self, chunk: StreamChunk) -> std::result::Result<(), SinkClosed> {
+        let r = self.sink.chunk(chunk).await;
+        self.closed |= r.is_err();
+        r
+    }
+}
+
 /// One StreamExecute message: the columns first, then rows in chunks.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StreamChunk {
@@ -66,6 +99,13 @@ pub struct QueryEngine {
 struct Inner {
     cfg: QueryConfig,
     app: Pool,
+    /// Connections given back by autocommit statements that left no
+    /// session state, newest last. A connection dropped into mysql_async's
+    /// pool goes through the pool's recycler task, so every statement woke
+    /// a second tokio worker (a futex and an eventfd write) before the
+    /// gate could answer its client; connections parked here skip that.
+    /// They still count against the pool's limit.
+    idle: std::sync::Mutex<Vec<(Conn, Instant)>>,
     dba: Pool,
     state: Arc<TabletState>,
     txs: TxTable,
@@ -106,10 +146,12 @@ pub(crate) fn pool(opts: mysql_async::OptsBuilder, size: usize, reset_on_release
 /// Pooled connections are not reset on release (see
 /// [`may_leave_session_state`]); one that ran a statement which may have
 /// left session state behind is reset before anyone else gets it.
-fn mark_for_reset(conn: &mut Conn, bound: &BoundSql) {
-    if may_leave_session_state(&bound.sql) {
+fn mark_for_reset(conn: &mut Conn, bound: &BoundSql) -> bool {
+    let reset = may_leave_session_state(&bound.sql);
+    if reset {
         conn.reset_connection(true);
     }
+    reset
 }
 
 /// How long a pooled MariaDB connection may sit idle before it is closed.
@@ -124,6 +166,7 @@ impl QueryEngine {
             inner: Arc::new(Inner {
                 cfg,
                 app,
+                idle: std::sync::Mutex::default(),
                 dba,
                 state,
                 txs: TxTable::default(),
@@ -157,7 +200,8 @@ impl QueryEngine {
         }
         let mut conn = inner.get_conn(timeout).await?;
         let (result, health) = inner.run(&mut conn, &bound, timeout).await;
-        inner.release(conn, health).await;
+        let reusable = !may_leave_session_state(&bound.sql);
+        inner.recycle(conn, health, reusable).await;
         result
     }
 
@@ -225,47 +269,50 @@ impl QueryEngine {
 
     /// Stream a (read) query's rows; no row limit. The per-query timeout
     /// covers the whole stream. Dropping the receiver kills the query.
+    /// Errors found before the query starts (a write on a replica, bad bind
+    /// variables) are returned here; later ones end the stream.
     pub fn stream_execute(
         &self,
         sql: &str,
         vars: &HashMap<String, BindValue>,
         timeout: Option<Duration>,
     ) -> Result<mpsc::Receiver<Result<StreamChunk>>> {
+        let (bound, timeout) = self.inner.prepare(sql, vars, timeout)?;
+        let (mut tx, rx) = mpsc::channel(4);
         let inner = self.inner.clone();
-        inner.check_write(sql)?;
-        let bound = bind(sql, vars)?;
-        let timeout = timeout.unwrap_or(inner.cfg.query_timeout);
-        let (tx, rx) = mpsc::channel(4);
         tokio::spawn(async move {
-            let mut conn = match inner.get_conn(timeout).await {
-                Ok(c) => c,
-                Err(e) => {
-                    let _ = tx.send(Err(e)).await;
-                    return;
-                }
-            };
-            let chunk = ChunkLimit {
-                rows: inner.cfg.stream_chunk_rows.max(1),
-                bytes: inner.cfg.stream_chunk_bytes.max(1),
-            };
-            let conn_id = conn.id();
-            mark_for_reset(&mut conn, &bound);
-            let work = stream_query(&mut conn, &bound, &tx, chunk);
-            let (result, mut health) = inner.with_kill(conn_id, timeout, work).await;
-            if let Err(e) = result {
-                if tx.send(Err(e)).await.is_err() {
-                    // The client left mid-stream: stop the statement.
-                    inner.kill(conn_id, "CONNECTION").await;
-                    health = ConnHealth::Dead;
-                }
+            if let Err(e) = inner.stream(&bound, timeout, &mut tx).await {
+                // If the receiver is gone the statement was stopped already.
+                let _ = tx.send(Err(e)).await;
             }
-            inner.release(conn, health).await;
         });
         Ok(rx)
     }
 
+    /// Stream a (read) query's rows into `sink`, in the caller's task: what
+    /// [`stream_execute`](Self::stream_execute) does, minus the task and
+    /// the channel, for a gate running in this process. When `sink`
+    /// refuses a chunk the statement is stopped and the result is
+    /// [`Error::Unavailable`].
+    pub async fn stream_into<S: ChunkSink>(
+        &self,
+        sql: &str,
+        vars: &HashMap<String, BindValue>,
+        timeout: Option<Duration>,
+        sink: &mut S,
+    ) -> Result<()> {
+        let (bound, timeout) = self.inner.prepare(sql, vars, timeout)?;
+        self.inner.stream(&bound, timeout, sink).await
+    }
+
     /// Roll back every open transaction and close the pools.
     pub async fn close(&self) {
+        // Parked connections go back to the pool, which closes them below.
+        let parked: Vec<_> = match self.inner.idle.lock() {
+            Ok(mut idle) => idle.drain(..).collect(),
+            Err(_) => Vec::new(),
+        };
+        drop(parked);
         for tx in self.inner.txs.drain() {
             tx.cancel_reaper();
             self.inner.abandon(tx).await;
@@ -276,6 +323,46 @@ impl QueryEngine {
 }
 
 impl Inner {
+    /// What every streamed statement checks before it runs.
+    fn prepare(
+        &self,
+        sql: &str,
+        vars: &HashMap<String, BindValue>,
+        timeout: Option<Duration>,
+    ) -> Result<(BoundSql, Duration)> {
+        self.check_write(sql)?;
+        let bound = bind(sql, vars)?;
+        Ok((bound, timeout.unwrap_or(self.cfg.query_timeout)))
+    }
+
+    async fn stream<S: ChunkSink>(
+        &self,
+        bound: &BoundSql,
+        timeout: Duration,
+        sink: &mut S,
+    ) -> Result<()> {
+        let mut conn = self.get_conn(timeout).await?;
+        let chunk = ChunkLimit {
+            rows: self.cfg.stream_chunk_rows.max(1),
+            bytes: self.cfg.stream_chunk_bytes.max(1),
+        };
+        let conn_id = conn.id();
+        let reusable = !mark_for_reset(&mut conn, bound);
+        let mut watched = Watched {
+            sink,
+            closed: false,
+        };
+        let work = stream_query(&mut conn, bound, &mut watched, chunk);
+        let (result, mut health) = self.with_kill(conn_id, timeout, work).await;
+        if watched.closed {
+            // The client left mid-stream: stop the statement.
+            self.kill(conn_id, "CONNECTION").await;
+            health = ConnHealth::Dead;
+        }
+        self.recycle(conn, health, reusable).await;
+        result
+    }
+
     fn check_write(&self, sql: &str) -> Result<()> {
         let role = self.state.role();
         if role.tablet_type != TabletType::Primary && classify(sql) == StatementKind::Write {
@@ -290,12 +377,45 @@ impl Inner {
     }
 
     async fn get_conn(&self, timeout: Duration) -> Result<Conn> {
+        if let Some(conn) = self.take_idle() {
+            return Ok(conn);
+        }
         match tokio::time::timeout(timeout, self.app.get_conn()).await {
             Ok(r) => Ok(r?),
             Err(_) => Err(Error::Unavailable(format!(
                 "no free connection in the pool within {timeout:?}"
             ))),
         }
+    }
+
+    /// The newest parked connection, unless it has idled past the TTL
+    /// (then it goes back to the pool, which checks it for expiry).
+    fn take_idle(&self) -> Option<Conn> {
+        let mut idle = self.idle.lock().ok()?;
+        let (conn, since) = idle.pop()?;
+        if since.elapsed() < IDLE_CONNECTION_TTL {
+            return Some(conn);
+        }
+        // Older ones idled longer still: all of them go back.
+        let stale: Vec<_> = idle.drain(..).collect();
+        drop(idle);
+        drop(stale);
+        drop(conn);
+        None
+    }
+
+    /// After an autocommit statement: park a usable connection that needs
+    /// no reset (see [`Inner::idle`]), else hand it back as usual.
+    async fn recycle(&self, conn: Conn, health: ConnHealth, reusable: bool) {
+        if health == ConnHealth::Usable && reusable {
+            if let Ok(mut idle) = self.idle.lock() {
+                if idle.len() < self.cfg.pool_size {
+                    idle.push((conn, Instant::now()));
+                    return;
+                }
+            }
+        }
+        self.release(conn, health).await;
     }
 
     /// Give a connection back to the pool, or close a dead one.

@@ -1,14 +1,12 @@
 //! Running one statement on one connection and turning its result set into
 //! the tablet's types: collected (with the row limit) or streamed in chunks.
 
-use mysql_async::prelude::{Protocol, Queryable};
-use mysql_async::{Conn, Params};
-use tokio::sync::mpsc;
-
 use super::bind::{BindValue, BoundSql};
-use super::engine::StreamChunk;
+use super::engine::{ChunkSink, StreamChunk};
 use super::result::{to_text, Cell, Column, QueryResult};
 use crate::error::{Error, Result};
+use mysql_async::prelude::{Protocol, Queryable};
+use mysql_async::{Conn, Params};
 
 fn to_params(values: &[BindValue]) -> Params {
     Params::Positional(
@@ -82,16 +80,19 @@ async fn collect<P: Protocol>(
     Ok(result)
 }
 
+/// What a stream ends with when its sink stops taking chunks.
+pub(super) const RECEIVER_GONE: &str = "stream receiver went away";
+
 #[derive(Debug, Clone, Copy)]
 pub(super) struct ChunkLimit {
     pub rows: usize,
     pub bytes: usize,
 }
 
-pub(super) async fn stream_query(
+pub(super) async fn stream_query<S: ChunkSink>(
     conn: &mut Conn,
     bound: &BoundSql,
-    out: &mpsc::Sender<Result<StreamChunk>>,
+    out: &mut S,
     chunk: ChunkLimit,
 ) -> Result<()> {
     match &bound.params {
@@ -107,16 +108,16 @@ pub(super) async fn stream_query(
     }
 }
 
-async fn stream_rows<P: Protocol>(
+async fn stream_rows<P: Protocol, S: ChunkSink>(
     mut r: mysql_async::QueryResult<'_, 'static, P>,
-    out: &mpsc::Sender<Result<StreamChunk>>,
+    out: &mut S,
     chunk: ChunkLimit,
 ) -> Result<()> {
-    let gone = || Error::Unavailable("stream receiver went away".into());
+    let gone = |_| Error::Unavailable(RECEIVER_GONE.into());
     let columns = columns_of(&r);
-    out.send(Ok(StreamChunk::Columns(columns.clone())))
+    out.chunk(StreamChunk::Columns(columns.clone()))
         .await
-        .map_err(|_| gone())?;
+        .map_err(gone)?;
     let mut rows = Vec::new();
     let mut bytes = 0;
     while let Some(row) = r.next().await? {
@@ -127,16 +128,14 @@ async fn stream_rows<P: Protocol>(
             .sum::<usize>();
         rows.push(cells);
         if rows.len() >= chunk.rows || bytes >= chunk.bytes {
-            out.send(Ok(StreamChunk::Rows(std::mem::take(&mut rows))))
+            out.chunk(StreamChunk::Rows(std::mem::take(&mut rows)))
                 .await
-                .map_err(|_| gone())?;
+                .map_err(gone)?;
             bytes = 0;
         }
     }
     if !rows.is_empty() {
-        out.send(Ok(StreamChunk::Rows(rows)))
-            .await
-            .map_err(|_| gone())?;
+        out.chunk(StreamChunk::Rows(rows)).await.map_err(gone)?;
     }
     r.drop_result().await?;
     Ok(())

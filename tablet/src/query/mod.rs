@@ -29,4 +29,4 @@ mod exec;
 pub mod result;
 mod tx;
 
-pub use engine::{QueryConfig, QueryEngine, StreamChunk};
+pub use engine::{ChunkSink, QueryConfig, QueryEngine, SinkClosed, StreamChunk};
