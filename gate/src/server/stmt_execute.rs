@@ -43,13 +43,16 @@ enum Layout {
 /// unassigned bytes), which opensrv would panic on.
 fn layout(ty: u8) -> Option<Layout> {
     Some(match ty {
-        0x06 => Layout::Fixed(0),                                  // NULL
-        0x01 => Layout::Fixed(1),                                  // TINY
-        0x02 | 0x0d => Layout::Fixed(2),                           // SHORT, YEAR
-        0x03 | 0x09 | 0x04 => Layout::Fixed(4),                    // LONG, INT24, FLOAT
-        0x08 | 0x05 => Layout::Fixed(8),                           // LONGLONG, DOUBLE
-        0x07 | 0x0a | 0x0b | 0x0c => Layout::Counted, // TIMESTAMP, DATE, TIME, DATETIME
-        0x00 | 0x0f | 0x10 | 0xf5..=0xff => Layout::LengthEncoded, // DECIMAL, VARCHAR, BIT, JSON…GEOMETRY
+        // NULL; TINY; SHORT, YEAR; LONG, INT24, FLOAT; LONGLONG, DOUBLE.
+        0x06 => Layout::Fixed(0),
+        0x01 => Layout::Fixed(1),
+        0x02 | 0x0d => Layout::Fixed(2),
+        0x03 | 0x09 | 0x04 => Layout::Fixed(4),
+        0x08 | 0x05 => Layout::Fixed(8),
+        // TIMESTAMP, DATE, TIME, DATETIME.
+        0x07 | 0x0a | 0x0b | 0x0c => Layout::Counted,
+        // DECIMAL, VARCHAR, BIT, then JSON through GEOMETRY.
+        0x00 | 0x0f | 0x10 | 0xf5..=0xff => Layout::LengthEncoded,
         _ => return None,
     })
 }
@@ -62,16 +65,21 @@ fn value_len(layout: Layout, v: &[u8]) -> Option<usize> {
         Layout::LengthEncoded => {
             let (&b, rest) = v.split_first()?;
             let n = match b {
-                0..=0xfa => return (1 + usize::from(b) <= v.len()).then_some(1 + usize::from(b)),
+                0..=0xfa => 0,
                 0xfc => 2,
                 0xfd => 3,
                 0xfe => 8,
                 // 0xfb (NULL) and 0xff are not lengths; opensrv refuses them.
                 _ => return None,
             };
-            let mut le = [0u8; 8];
-            le[..n].copy_from_slice(rest.get(..n)?);
-            (1 + n, usize::try_from(u64::from_le_bytes(le)).ok()?)
+            let len = if n == 0 {
+                u64::from(b)
+            } else {
+                let mut le = [0u8; 8];
+                le[..n].copy_from_slice(rest.get(..n)?);
+                u64::from_le_bytes(le)
+            };
+            (1 + n, usize::try_from(len).ok()?)
         }
     };
     let total = prefix.checked_add(len)?;
