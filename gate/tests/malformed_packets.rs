@@ -89,6 +89,8 @@ impl Client {
         let (_, first) = self.read_packet().await;
         match first[0] {
             0x00 => return Reply::Ok,
+            // opensrv answers COM_FIELD_LIST with an EOF-headed OK.
+            0xfe if first.len() < 9 => return Reply::Ok,
             0xff => {
                 let code = u16::from_le_bytes([first[1], first[2]]);
                 let message = String::from_utf8_lossy(&first[9..]).into_owned();
@@ -252,6 +254,27 @@ async fn malformed_packets_get_errors_and_the_session_goes_on() {
     c.send(3, &execute(stmt, 0xee, &[0; 8])).await;
     assert_refused(c.reply().await, 1210, "sequence number 3");
     c.assert_alive("sequence number 3").await;
+
+    // Empty packets, lone command bytes and other odd commands: opensrv
+    // answers these itself (or the handler does) without panicking.
+    for p in [
+        &[][..],
+        &[COM_QUERY],
+        &[0x02],
+        &[0x04],
+        &[0x04, b'u', b's', b'e', b'r', b's', 0],
+        &[COM_STMT_PREPARE],
+        &[0x1a],
+        &[0x1a, 1, 0, 0, 0],
+        &[0x99, 1, 2, 3],
+    ] {
+        let what = format!("command {p:?}");
+        match c.command(p).await {
+            Reply::Ok | Reply::Err(..) => {}
+            other => panic!("{what}: {other:?}"),
+        }
+        c.assert_alive(&what).await;
+    }
 
     // Text that is not UTF-8.
     let mut latin1 = vec![COM_QUERY];
