@@ -1,14 +1,16 @@
 //! The client's packets on their way to opensrv-mysql, framed once, for
 //! what opensrv does not do itself.
 //!
-//! **One packet at a time.** The next packet is framed only when opensrv
-//! asks for bytes after taking the whole previous one, that is after it
-//! has handled it: what the handler learned from it (a prepared
-//! statement's parameter count, a reset, the end of authentication) is
-//! known here before the next packet is looked at, even when the client
-//! sent several at once.
+//! **One packet at a time.** opensrv reads until it has one whole packet,
+//! handles it, then reads again; this reader frames the next packet only
+//! when opensrv asks for bytes after taking all of the previous one, that
+//! is after it was handled. So what the handler learned from a packet (a
+//! prepared statement's parameter count, the end of authentication) is
+//! known here before the next one is looked at, and a reset seen here
+//! applies to the command after it, even when the client sent several
+//! commands at once.
 //!
-//! Packets opensrv would panic on the framing of end the connection (see
+//! A packet whose framing opensrv would panic on ends the connection (see
 //! [`super::frames`]).
 //!
 //! After authentication ([`CommandPhase`]) each packet is a command,

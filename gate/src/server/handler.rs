@@ -564,6 +564,7 @@ impl<W: AsyncWrite + Send + Unpin> AsyncMysqlShim<W> for Handler {
         query: &'a str,
         results: QueryResultWriter<'a, W>,
     ) -> io::Result<()> {
+        // A command the client reader refused (see `client_packets`).
         if let Some(e) = rejected(query) {
             return write_error(results, &e).await;
         }
