@@ -19,7 +19,7 @@ use tokio::net::TcpStream;
 use topo::vschema::SrvVSchema;
 
 use super::auth_error::{AuthFailure, RewriteAuthError};
-use super::client_packets::{ClientPackets, ParamCounts, ResetFlag};
+use super::client_packets::{rejected, ClientPackets, CommandPhase, ParamCounts, ResetFlag};
 use super::params::{interpolate, param_value, placeholders};
 use super::stream::stream_plan;
 use super::write::{status, write_error, write_result};
@@ -37,7 +37,8 @@ pub async fn run(gate: Arc<Gate>, sock: TcpStream, id: u32) -> io::Result<()> {
     let (r, w) = sock.into_split();
     let resets = ResetFlag::default();
     let param_counts = ParamCounts::default();
-    let r = ClientPackets::new(r, resets.clone(), param_counts.clone());
+    let phase = CommandPhase::default();
+    let r = ClientPackets::new(r, resets.clone(), param_counts.clone(), phase.clone());
     let failure = AuthFailure::default();
     // opensrv writes each packet as a header and a payload and flushes
     // after every command: buffered, a response is one send() instead of
@@ -55,6 +56,7 @@ pub async fn run(gate: Arc<Gate>, sock: TcpStream, id: u32) -> io::Result<()> {
         stmts: HashMap::new(),
         next_stmt: 1,
         param_counts,
+        phase,
     };
     let result = AsyncMysqlIntermediary::run_on(handler, r, w).await;
     result
@@ -156,6 +158,8 @@ struct Handler {
     next_stmt: u32,
     /// Parameter counts of prepared statements, for [`ClientPackets`].
     param_counts: ParamCounts,
+    /// Started on authentication, for [`ClientPackets`].
+    phase: CommandPhase,
 }
 
 impl Handler {
@@ -454,6 +458,7 @@ impl<W: AsyncWrite + Send + Unpin> AsyncMysqlShim<W> for Handler {
         let ok = auth_plugin == "mysql_native_password"
             && self.gate.users.check_native(&user, salt, auth_data);
         if ok {
+            self.phase.start();
             if let Ok(mut u) = self.user.lock() {
                 *u = Some(user);
             }
@@ -559,6 +564,10 @@ impl<W: AsyncWrite + Send + Unpin> AsyncMysqlShim<W> for Handler {
         query: &'a str,
         results: QueryResultWriter<'a, W>,
     ) -> io::Result<()> {
+        // A command the client reader refused (see `client_packets`).
+        if let Some(e) = rejected(query) {
+            return write_error(results, &e).await;
+        }
         let started = Instant::now();
         let (label, out) = self.run_sql(query).await;
         let res = self.respond(out, results, false).await?;

@@ -4,9 +4,11 @@
 mod auth_error;
 mod client_packets;
 mod dbddl;
+mod frames;
 mod handler;
 pub mod launch;
 pub mod params;
+mod stmt_execute;
 mod stream;
 mod write;
 
