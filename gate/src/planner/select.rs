@@ -691,6 +691,7 @@ fn scatter(q: &mut Query) -> Result<MergeSpec, PlanError> {
         offset,
         limit,
         visible_columns: if hidden { cols.visible } else { 0 },
+        collation: Vec::new(),
     })
 }
 
