@@ -81,6 +81,14 @@ impl fmt::Display for MergeSpec {
         if self.visible_columns != 0 {
             parts.push(format!("visible_columns={}", self.visible_columns));
         }
+        if !self.collation.is_empty() {
+            let c: Vec<String> = self
+                .collation
+                .iter()
+                .map(|k| format!("#{} by #{} pad #{}", k.column, k.weight, k.pad))
+                .collect();
+            parts.push(format!("collation=[{}]", c.join(", ")));
+        }
         if parts.is_empty() {
             parts.push("concatenate".into());
         }

@@ -4,16 +4,19 @@
 use std::ops::ControlFlow;
 
 use sqlparser::ast::{
-    BinaryOperator, DuplicateTreatment, Expr, Function, FunctionArguments, GroupByExpr, Ident,
-    JoinConstraint, JoinOperator, LimitClause, ObjectName, OrderByKind, OrderBySort, Query, Select,
-    SelectItem, SetExpr, TableFactor, UnaryOperator, Value as SqlValue, ValueWithSpan,
+    BinaryOperator, DuplicateTreatment, Expr, Function, FunctionArg, FunctionArgExpr,
+    FunctionArgumentList, FunctionArguments, GroupByExpr, Ident, JoinConstraint, JoinOperator,
+    LimitClause, ObjectName, OrderByKind, OrderBySort, Query, Select, SelectItem, SetExpr,
+    TableFactor, UnaryOperator, Value as SqlValue, ValueWithSpan,
 };
 use sqlparser::tokenizer::Span;
 
 use super::route::{route, Route, ScopeTable};
 use super::sql::{conjuncts, ident_eq, merge_literal, name_parts};
 use super::{Output, Plan, PlanError, Planner, RouteKind, StatementKind, TableKind, TableRef};
-use crate::merge::{AggregateSpec, ColumnMerge, CompareOp, MergeSpec, OrderKey, Predicate};
+use crate::merge::{
+    AggregateSpec, CollationKey, ColumnMerge, CompareOp, MergeSpec, OrderKey, Predicate, Value,
+};
 
 pub(crate) fn plan(p: &Planner, q: &mut Query, mut out: Output) -> Result<Plan, PlanError> {
     let cte_names: Vec<String> = q
@@ -396,6 +399,63 @@ fn with_name(f: &Function, name: &str) -> Expr {
     Expr::Function(f)
 }
 
+/// `name(args…)`.
+fn call(name: &str, args: Vec<Expr>) -> Expr {
+    Expr::Function(Function {
+        name: ObjectName::from(vec![Ident::new(name)]),
+        uses_odbc_syntax: false,
+        parameters: FunctionArguments::None,
+        args: FunctionArguments::List(FunctionArgumentList {
+            duplicate_treatment: None,
+            args: args
+                .into_iter()
+                .map(|e| FunctionArg::Unnamed(FunctionArgExpr::Expr(e)))
+                .collect(),
+            clauses: Vec::new(),
+        }),
+        filter: None,
+        null_treatment: None,
+        over: None,
+        within_group: Vec::new(),
+    })
+}
+
+fn string(s: &str) -> Expr {
+    Expr::Value(ValueWithSpan {
+        value: SqlValue::SingleQuotedString(s.to_string()),
+        span: Span::empty(),
+    })
+}
+
+/// `WEIGHT_STRING(e)`: the weights of `e`'s value in its collation (NULL
+/// for numbers).
+fn weight_string(e: &Expr) -> Expr {
+    call("WEIGHT_STRING", vec![e.clone()])
+}
+
+/// The weight of a space in `e`'s collation when that collation pads with
+/// spaces (`'a' = 'a '`), else `''`:
+/// `IF(LEFT(e, 0) = ' ', WEIGHT_STRING(CONCAT(LEFT(e, 0), ' ')), '')`.
+/// `LEFT(e, 0)` is the empty string in `e`'s collation.
+fn pad_weight(e: &Expr) -> Expr {
+    let empty = || call("LEFT", vec![e.clone(), number(0)]);
+    call(
+        "IF",
+        vec![
+            Expr::BinaryOp {
+                left: Box::new(empty()),
+                op: BinaryOperator::Eq,
+                right: Box::new(string(" ")),
+            },
+            call(
+                "WEIGHT_STRING",
+                vec![call("CONCAT", vec![empty(), string(" ")])],
+            ),
+            string(""),
+        ],
+    )
+}
+
 fn number(n: u64) -> Expr {
     Expr::Value(ValueWithSpan {
         value: SqlValue::Number(n.to_string(), false),
@@ -470,6 +530,15 @@ impl Columns {
         self.exprs.push(Some(orig));
         self.aliases.push(None);
         self.merges.push(merge);
+        self.items.len() - 1
+    }
+
+    /// Adds a hidden helper column the client's query has no expression for.
+    fn push_helper(&mut self, shard_expr: Expr) -> usize {
+        self.items.push(SelectItem::UnnamedExpr(shard_expr));
+        self.exprs.push(None);
+        self.aliases.push(None);
+        self.merges.push(ColumnMerge::First);
         self.items.len() - 1
     }
 
@@ -661,6 +730,8 @@ fn scatter(q: &mut Query) -> Result<MergeSpec, PlanError> {
         }
     }
 
+    let collation = add_weights(&mut cols, &group_by, &order_by, distinct)?;
+
     let hidden = cols.items.len() > cols.visible;
     let SetExpr::Select(select) = q.body.as_mut() else {
         return Err(PlanError::unsupported("a set operation on several shards"));
@@ -691,8 +762,74 @@ fn scatter(q: &mut Query) -> Result<MergeSpec, PlanError> {
         offset,
         limit,
         visible_columns: if hidden { cols.visible } else { 0 },
-        collation: Vec::new(),
+        collation,
     })
+}
+
+/// Adds the hidden weight and pad columns (see [`weight_string`],
+/// [`pad_weight`]) for every key column that may hold text: GROUP BY and
+/// ORDER BY columns, all selected columns under DISTINCT, MIN/MAX. The
+/// planner knows no column types, so only COUNT/SUM/AVG and number
+/// literals are known not to be text; numbers' weights come back NULL and
+/// they compare by value.
+fn add_weights(
+    cols: &mut Columns,
+    group_by: &[usize],
+    order_by: &[OrderKey],
+    distinct: bool,
+) -> Result<Vec<CollationKey>, PlanError> {
+    let mut keys: Vec<usize> = group_by.to_vec();
+    keys.extend(order_by.iter().map(|k| k.column));
+    if distinct {
+        keys.extend(0..cols.visible);
+    }
+    keys.extend(
+        (0..cols.merges.len())
+            .filter(|&i| matches!(cols.merges[i], ColumnMerge::Min | ColumnMerge::Max)),
+    );
+    if cols.wildcard && !keys.is_empty() {
+        // The shard's columns are not the select list's: neither the key
+        // indexes nor the expressions to weigh are known.
+        return Err(PlanError::unsupported(
+            "ORDER BY, GROUP BY or DISTINCT with SELECT * on several shards: list the columns",
+        ));
+    }
+    let mut done: Vec<usize> = Vec::new();
+    let mut out = Vec::new();
+    for column in keys {
+        if done.contains(&column) {
+            continue;
+        }
+        done.push(column);
+        if matches!(
+            cols.merges.get(column),
+            Some(ColumnMerge::Count | ColumnMerge::Sum | ColumnMerge::Avg { .. })
+        ) {
+            continue;
+        }
+        let expr = match cols.items.get(column) {
+            Some(SelectItem::UnnamedExpr(e) | SelectItem::ExprWithAlias { expr: e, .. }) => {
+                e.clone()
+            }
+            _ => {
+                return Err(PlanError::unsupported(format!(
+                    "a sort or group key in column {} on several shards",
+                    column + 1
+                )))
+            }
+        };
+        if matches!(&expr, Expr::Value(v) if matches!(v.value, SqlValue::Number(..))) {
+            continue;
+        }
+        let weight = cols.push_helper(weight_string(&expr));
+        let pad = cols.push_helper(pad_weight(&expr));
+        out.push(CollationKey {
+            column,
+            weight,
+            pad,
+        });
+    }
+    Ok(out)
 }
 
 /// Moves the COUNT columns AVG added behind the client's columns, fixing
@@ -811,6 +948,13 @@ fn having(e: &Expr, cols: &mut Columns) -> Result<Predicate, PlanError> {
                 (Some(v), None) => (right, v, flip(cmp)),
                 _ => return Err(unsupported()),
             };
+            if matches!(value, Value::Bytes(_)) {
+                // The gate would compare bytewise, the shards by the
+                // operand's collation ('Apple' = 'apple').
+                return Err(PlanError::unsupported(format!(
+                    "HAVING {e} on several shards: comparing with a string literal (the gate cannot apply the column's collation to it)"
+                )));
+            }
             let column = cols.find_or_add(operand, true, false)?;
             Ok(Predicate::Compare { column, op, value })
         }
