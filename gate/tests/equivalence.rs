@@ -88,7 +88,7 @@ fn random_query(rng: &mut StdRng) -> Case {
     let x = rng.gen_range(0..=500);
     let n = rng.gen_range(1..=8);
     let m = rng.gen_range(0..=6);
-    match rng.gen_range(0..21) {
+    match rng.gen_range(0..23) {
         0 => case(format!("SELECT COUNT(*) FROM orders WHERE amount > {x}")),
         1 => case(
             "SELECT user_id, SUM(amount), COUNT(*) FROM orders GROUP BY user_id ORDER BY user_id"
@@ -157,6 +157,21 @@ fn random_query(rng: &mut StdRng) -> Case {
         19 => classed(
             format!(
                 "SELECT user_id, MAX(name) FROM orders GROUP BY user_id ORDER BY MAX(name) DESC, user_id LIMIT {n}"
+            ),
+            &[(1, Text::Name)],
+        ),
+        // HAVING against string literals, compared in the column's collation.
+        20 => classed(
+            format!(
+                "SELECT note, COUNT(*) FROM orders GROUP BY note HAVING note >= 'APPLE' AND note < '{}' ORDER BY note",
+                ["b ", "B", "ss", "Äpfel"][rng.gen_range(0..4)]
+            ),
+            &[(0, Text::Note)],
+        ),
+        21 => classed(
+            format!(
+                "SELECT user_id, MAX(name) FROM orders GROUP BY user_id HAVING MAX(name) <= '{}' ORDER BY user_id",
+                ["apple", "APPLE ", "b", "e"][rng.gen_range(0..4)]
             ),
             &[(1, Text::Name)],
         ),

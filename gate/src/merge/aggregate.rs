@@ -35,7 +35,7 @@ pub(crate) fn aggregate(
     if spec.group_by.is_empty() {
         // One group over everything; a row even with no input (COUNT = 0).
         let merged = fold(spec, coll, &rows)?;
-        return finish(spec, vec![merged]);
+        return finish(spec, coll, vec![merged]);
     }
     let key_cmp = |a: &Row, b: &Row| {
         spec.group_by
@@ -53,17 +53,17 @@ pub(crate) fn aggregate(
             start = i;
         }
     }
-    finish(spec, out)
+    finish(spec, coll, out)
 }
 
 /// Applies HAVING to merged groups.
-fn finish(spec: &AggregateSpec, rows: Vec<Row>) -> Result<Vec<Row>, MergeError> {
+fn finish(spec: &AggregateSpec, coll: &Collation, rows: Vec<Row>) -> Result<Vec<Row>, MergeError> {
     let Some(having) = &spec.having else {
         return Ok(rows);
     };
     let mut out = Vec::with_capacity(rows.len());
     for row in rows {
-        if eval(having, &row)? == Some(true) {
+        if eval(having, coll, &row)? == Some(true) {
             out.push(row);
         }
     }
@@ -71,9 +71,14 @@ fn finish(spec: &AggregateSpec, rows: Vec<Row>) -> Result<Vec<Row>, MergeError> 
 }
 
 /// SQL's three-valued evaluation: `None` is unknown.
-pub(crate) fn eval(p: &Predicate, row: &Row) -> Result<Option<bool>, MergeError> {
+pub(crate) fn eval(p: &Predicate, coll: &Collation, row: &Row) -> Result<Option<bool>, MergeError> {
     Ok(match p {
-        Predicate::Compare { column, op, value } => {
+        Predicate::Compare {
+            column,
+            op,
+            value,
+            literal_weight,
+        } => {
             let v = row.get(*column).ok_or(MergeError::ShortRow {
                 got: row.len(),
                 needed: column + 1,
@@ -81,7 +86,16 @@ pub(crate) fn eval(p: &Predicate, row: &Row) -> Result<Option<bool>, MergeError>
             if v.is_null() || value.is_null() {
                 None
             } else {
-                let o = compare(v, value);
+                let o = match literal_weight {
+                    Some(w) => {
+                        let lw = row.get(*w).ok_or(MergeError::ShortRow {
+                            got: row.len(),
+                            needed: w + 1,
+                        })?;
+                        coll.compare_with(*column, row, value, lw)
+                    }
+                    None => compare(v, value),
+                };
                 Some(match op {
                     CompareOp::Eq => o == Ordering::Equal,
                     CompareOp::NotEq => o != Ordering::Equal,
@@ -92,17 +106,17 @@ pub(crate) fn eval(p: &Predicate, row: &Row) -> Result<Option<bool>, MergeError>
                 })
             }
         }
-        Predicate::And(a, b) => match (eval(a, row)?, eval(b, row)?) {
+        Predicate::And(a, b) => match (eval(a, coll, row)?, eval(b, coll, row)?) {
             (Some(false), _) | (_, Some(false)) => Some(false),
             (Some(true), Some(true)) => Some(true),
             _ => None,
         },
-        Predicate::Or(a, b) => match (eval(a, row)?, eval(b, row)?) {
+        Predicate::Or(a, b) => match (eval(a, coll, row)?, eval(b, coll, row)?) {
             (Some(true), _) | (_, Some(true)) => Some(true),
             (Some(false), Some(false)) => Some(false),
             _ => None,
         },
-        Predicate::Not(a) => eval(a, row)?.map(|b| !b),
+        Predicate::Not(a) => eval(a, coll, row)?.map(|b| !b),
     })
 }
 

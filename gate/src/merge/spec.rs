@@ -105,6 +105,10 @@ pub enum Predicate {
         column: usize,
         op: CompareOp,
         value: Value,
+        /// For a string literal compared with a collation key column: the
+        /// hidden column holding the literal's weight in that column's
+        /// collation; text then compares by weight.
+        literal_weight: Option<usize>,
     },
     And(Box<Predicate>, Box<Predicate>),
     Or(Box<Predicate>, Box<Predicate>),

@@ -191,6 +191,7 @@ fn group_by_merges_groups_then_having_then_order() {
                 column: 1,
                 op: CompareOp::Gt,
                 value: Int(1),
+                literal_weight: None,
             }),
         }),
         order_by: vec![desc(1), asc(0)],
@@ -240,11 +241,13 @@ fn having_is_three_valued() {
             column: 1,
             op: CompareOp::Lt,
             value: Int(0),
+            literal_weight: None,
         }),
         Box::new(Predicate::Not(Box::new(Predicate::Compare {
             column: 1,
             op: CompareOp::Eq,
             value: Dec("2.0".into()),
+            literal_weight: None,
         }))),
     );
     let spec = MergeSpec {
@@ -607,4 +610,52 @@ fn weights_the_merge_cannot_trust_are_refused() {
         apply(&spec, vec![vec![vec![b("a")]]]),
         Err(MergeError::ShortRow { .. })
     ));
+}
+
+#[test]
+fn having_compares_text_with_a_literal_by_collation() {
+    // SELECT name, COUNT(*) FROM t GROUP BY name HAVING name >= 'APPLE':
+    // columns name, count, weight, pad, weight of 'APPLE' in name's
+    // collation.
+    let spec = MergeSpec {
+        aggregate: Some(AggregateSpec {
+            group_by: vec![0],
+            columns: vec![
+                ColumnMerge::First,
+                ColumnMerge::Count,
+                ColumnMerge::First,
+                ColumnMerge::First,
+                ColumnMerge::First,
+            ],
+            having: Some(Predicate::Compare {
+                column: 0,
+                op: CompareOp::GtEq,
+                value: b("APPLE"),
+                literal_weight: Some(4),
+            }),
+        }),
+        order_by: vec![asc(0)],
+        visible_columns: 2,
+        collation: vec![key(0, 2)],
+        ..Default::default()
+    };
+    let lit = general_ci("APPLE")[1].clone();
+    let row = |s: &str, n: i64| {
+        let [v, w, p] = general_ci(s);
+        vec![v, Int(n), w, p, lit.clone()]
+    };
+    let null = vec![Null, Int(7), Null, b(""), lit.clone()];
+    let out = apply(
+        &spec,
+        vec![
+            vec![row("apple ", 1), row("Äpfel", 1), row("b", 2)],
+            vec![null, row("apple\t", 1), row("Apple", 2)],
+        ],
+    )
+    .unwrap();
+    // Bytewise 'apple ' and 'b' would pass and 'Apple' fail on its own;
+    // by collation 'apple ' = 'Apple' = 'APPLE', 'apple\t' < 'APPLE'.
+    let got: Vec<Value> = out.iter().map(|r| r[1].clone()).collect();
+    assert_eq!(got, vec![Int(3), Int(2)]);
+    assert_eq!(out[1][0], b("b"));
 }

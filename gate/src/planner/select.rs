@@ -456,6 +456,18 @@ fn pad_weight(e: &Expr) -> Expr {
     )
 }
 
+/// The weight of a string literal in `e`'s collation:
+/// `WEIGHT_STRING(CONCAT(COALESCE(LEFT(e, 0), ''), lit))`. The COALESCE
+/// keeps `e`'s collation and makes the weight non-NULL even where `e` is
+/// NULL (a group's MAX on a shard without rows for it).
+fn literal_weight(e: &Expr, lit: Expr) -> Expr {
+    let empty = call(
+        "COALESCE",
+        vec![call("LEFT", vec![e.clone(), number(0)]), string("")],
+    );
+    call("WEIGHT_STRING", vec![call("CONCAT", vec![empty, lit])])
+}
+
 fn number(n: u64) -> Expr {
     Expr::Value(ValueWithSpan {
         value: SqlValue::Number(n.to_string(), false),
@@ -474,6 +486,9 @@ struct Columns {
     merges: Vec<ColumnMerge>,
     visible: usize,
     wildcard: bool,
+    /// Columns compared with string literals in HAVING: keys that need
+    /// collation weights.
+    text_keys: Vec<usize>,
 }
 
 impl Columns {
@@ -657,6 +672,7 @@ fn scatter(q: &mut Query) -> Result<MergeSpec, PlanError> {
         merges: Vec::new(),
         visible: 0,
         wildcard: false,
+        text_keys: Vec::new(),
     };
     for (item, agg) in select.projection.iter().zip(&aggs) {
         match item {
@@ -787,6 +803,7 @@ fn add_weights(
         (0..cols.merges.len())
             .filter(|&i| matches!(cols.merges[i], ColumnMerge::Min | ColumnMerge::Max)),
     );
+    keys.extend(cols.text_keys.iter().copied());
     if cols.wildcard && !keys.is_empty() {
         // The shard's columns are not the select list's: neither the key
         // indexes nor the expressions to weigh are known.
@@ -943,20 +960,37 @@ fn having(e: &Expr, cols: &mut Columns) -> Result<Predicate, PlanError> {
                 BinaryOperator::GtEq => CompareOp::GtEq,
                 _ => return Err(unsupported()),
             };
-            let (operand, value, op) = match (merge_literal(left), merge_literal(right)) {
-                (None, Some(v)) => (left, v, cmp),
-                (Some(v), None) => (right, v, flip(cmp)),
-                _ => return Err(unsupported()),
-            };
-            if matches!(value, Value::Bytes(_)) {
-                // The gate would compare bytewise, the shards by the
-                // operand's collation ('Apple' = 'apple').
-                return Err(PlanError::unsupported(format!(
-                    "HAVING {e} on several shards: comparing with a string literal (the gate cannot apply the column's collation to it)"
-                )));
-            }
+            let (operand, value, op, right_is_literal) =
+                match (merge_literal(left), merge_literal(right)) {
+                    (None, Some(v)) => (left, v, cmp, true),
+                    (Some(v), None) => (right, v, flip(cmp), false),
+                    _ => return Err(unsupported()),
+                };
             let column = cols.find_or_add(operand, true, false)?;
-            Ok(Predicate::Compare { column, op, value })
+            // A string literal is compared in the operand's collation
+            // ('Apple' = 'apple '): the shards weigh it in that collation.
+            let literal_weight = match (&value, cols.items.get(column)) {
+                (
+                    Value::Bytes(_),
+                    Some(SelectItem::UnnamedExpr(x) | SelectItem::ExprWithAlias { expr: x, .. }),
+                ) => {
+                    let x = x.clone();
+                    let lit = match right_is_literal {
+                        true => right.as_ref().clone(),
+                        false => left.as_ref().clone(),
+                    };
+                    cols.text_keys.push(column);
+                    Some(cols.push_helper(literal_weight(&x, lit)))
+                }
+                (Value::Bytes(_), _) => return Err(unsupported()),
+                _ => None,
+            };
+            Ok(Predicate::Compare {
+                column,
+                op,
+                value,
+                literal_weight,
+            })
         }
         _ => Err(unsupported()),
     }
