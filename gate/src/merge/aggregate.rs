@@ -4,13 +4,19 @@
 use std::cmp::Ordering;
 
 use super::cmp::compare;
+use super::collate::Collation;
 use super::decimal::Decimal;
 use super::spec::{AggregateSpec, ColumnMerge, CompareOp, Predicate};
 use super::value::{Row, Value};
 use super::MergeError;
 
 /// Merges `rows` (from every shard) into one row per group.
-pub(crate) fn aggregate(spec: &AggregateSpec, mut rows: Vec<Row>) -> Result<Vec<Row>, MergeError> {
+/// Group keys and MIN/MAX compare text by `coll`.
+pub(crate) fn aggregate(
+    spec: &AggregateSpec,
+    coll: &Collation,
+    mut rows: Vec<Row>,
+) -> Result<Vec<Row>, MergeError> {
     let width = spec.columns.len();
     for row in &rows {
         if row.len() < width {
@@ -28,13 +34,13 @@ pub(crate) fn aggregate(spec: &AggregateSpec, mut rows: Vec<Row>) -> Result<Vec<
     }
     if spec.group_by.is_empty() {
         // One group over everything; a row even with no input (COUNT = 0).
-        let merged = fold(spec, &rows)?;
-        return finish(spec, vec![merged]);
+        let merged = fold(spec, coll, &rows)?;
+        return finish(spec, coll, vec![merged]);
     }
     let key_cmp = |a: &Row, b: &Row| {
         spec.group_by
             .iter()
-            .map(|&g| compare(&a[g], &b[g]))
+            .map(|&g| coll.compare(g, a, b))
             .find(|o| *o != Ordering::Equal)
             .unwrap_or(Ordering::Equal)
     };
@@ -43,21 +49,21 @@ pub(crate) fn aggregate(spec: &AggregateSpec, mut rows: Vec<Row>) -> Result<Vec<
     let mut start = 0;
     for i in 1..=rows.len() {
         if i == rows.len() || key_cmp(&rows[start], &rows[i]) != Ordering::Equal {
-            out.push(fold(spec, &rows[start..i])?);
+            out.push(fold(spec, coll, &rows[start..i])?);
             start = i;
         }
     }
-    finish(spec, out)
+    finish(spec, coll, out)
 }
 
 /// Applies HAVING to merged groups.
-fn finish(spec: &AggregateSpec, rows: Vec<Row>) -> Result<Vec<Row>, MergeError> {
+fn finish(spec: &AggregateSpec, coll: &Collation, rows: Vec<Row>) -> Result<Vec<Row>, MergeError> {
     let Some(having) = &spec.having else {
         return Ok(rows);
     };
     let mut out = Vec::with_capacity(rows.len());
     for row in rows {
-        if eval(having, &row)? == Some(true) {
+        if eval(having, coll, &row)? == Some(true) {
             out.push(row);
         }
     }
@@ -65,9 +71,14 @@ fn finish(spec: &AggregateSpec, rows: Vec<Row>) -> Result<Vec<Row>, MergeError> 
 }
 
 /// SQL's three-valued evaluation: `None` is unknown.
-pub(crate) fn eval(p: &Predicate, row: &Row) -> Result<Option<bool>, MergeError> {
+pub(crate) fn eval(p: &Predicate, coll: &Collation, row: &Row) -> Result<Option<bool>, MergeError> {
     Ok(match p {
-        Predicate::Compare { column, op, value } => {
+        Predicate::Compare {
+            column,
+            op,
+            value,
+            literal_weight,
+        } => {
             let v = row.get(*column).ok_or(MergeError::ShortRow {
                 got: row.len(),
                 needed: column + 1,
@@ -75,7 +86,16 @@ pub(crate) fn eval(p: &Predicate, row: &Row) -> Result<Option<bool>, MergeError>
             if v.is_null() || value.is_null() {
                 None
             } else {
-                let o = compare(v, value);
+                let o = match literal_weight {
+                    Some(w) => {
+                        let lw = row.get(*w).ok_or(MergeError::ShortRow {
+                            got: row.len(),
+                            needed: w + 1,
+                        })?;
+                        coll.compare_with(*column, row, value, lw)
+                    }
+                    None => compare(v, value),
+                };
                 Some(match op {
                     CompareOp::Eq => o == Ordering::Equal,
                     CompareOp::NotEq => o != Ordering::Equal,
@@ -86,33 +106,54 @@ pub(crate) fn eval(p: &Predicate, row: &Row) -> Result<Option<bool>, MergeError>
                 })
             }
         }
-        Predicate::And(a, b) => match (eval(a, row)?, eval(b, row)?) {
+        Predicate::And(a, b) => match (eval(a, coll, row)?, eval(b, coll, row)?) {
             (Some(false), _) | (_, Some(false)) => Some(false),
             (Some(true), Some(true)) => Some(true),
             _ => None,
         },
-        Predicate::Or(a, b) => match (eval(a, row)?, eval(b, row)?) {
+        Predicate::Or(a, b) => match (eval(a, coll, row)?, eval(b, coll, row)?) {
             (Some(true), _) | (_, Some(true)) => Some(true),
             (Some(false), Some(false)) => Some(false),
             _ => None,
         },
-        Predicate::Not(a) => eval(a, row)?.map(|b| !b),
+        Predicate::Not(a) => eval(a, coll, row)?.map(|b| !b),
     })
 }
 
 /// Folds one group's rows (possibly none) into a row.
-fn fold(spec: &AggregateSpec, rows: &[Row]) -> Result<Row, MergeError> {
+fn fold(spec: &AggregateSpec, coll: &Collation, rows: &[Row]) -> Result<Row, MergeError> {
     let mut out = Vec::with_capacity(spec.columns.len());
+    // A MIN/MAX's weight comes from the row its value came from.
+    let mut carried: Vec<(usize, usize)> = Vec::new();
     for (c, merge) in spec.columns.iter().enumerate() {
         let values = rows.iter().map(|r| &r[c]);
         let v = match merge {
             ColumnMerge::First => rows.first().map(|r| r[c].clone()).unwrap_or(Value::Null),
             ColumnMerge::Count => count(values)?,
             ColumnMerge::Sum | ColumnMerge::Avg { .. } => sum(values)?,
-            ColumnMerge::Min => extreme(values, Ordering::Less),
-            ColumnMerge::Max => extreme(values, Ordering::Greater),
+            ColumnMerge::Min | ColumnMerge::Max => {
+                let want = if *merge == ColumnMerge::Min {
+                    Ordering::Less
+                } else {
+                    Ordering::Greater
+                };
+                match extreme(coll, c, rows, want) {
+                    Some(i) => {
+                        if let Some(w) = coll.weight_column(c) {
+                            carried.push((w, i));
+                        }
+                        rows[i][c].clone()
+                    }
+                    None => Value::Null,
+                }
+            }
         };
         out.push(v);
+    }
+    for (w, i) in carried {
+        if let (Some(slot), Some(v)) = (out.get_mut(w), rows[i].get(w)) {
+            *slot = v.clone();
+        }
     }
     // AVG = SUM / COUNT once both are merged.
     for (c, merge) in spec.columns.iter().enumerate() {
@@ -242,14 +283,19 @@ fn sum<'a>(values: impl Iterator<Item = &'a Value>) -> Result<Value, MergeError>
     })
 }
 
-fn extreme<'a>(values: impl Iterator<Item = &'a Value>, want: Ordering) -> Value {
-    let mut best: Option<&Value> = None;
-    for v in values.filter(|v| !v.is_null()) {
-        if best.is_none_or(|b| compare(v, b) == want) {
-            best = Some(v);
+/// The row holding the least (`Less`) or greatest non-NULL value of column
+/// `c`; `None` when every value is NULL.
+fn extreme(coll: &Collation, c: usize, rows: &[Row], want: Ordering) -> Option<usize> {
+    let mut best: Option<usize> = None;
+    for (i, r) in rows.iter().enumerate() {
+        if r[c].is_null() {
+            continue;
+        }
+        if best.is_none_or(|b| coll.compare(c, r, &rows[b]) == want) {
+            best = Some(i);
         }
     }
-    best.cloned().unwrap_or(Value::Null)
+    best
 }
 
 /// AVG from merged SUM and COUNT, typed like MySQL's: a float for float

@@ -1,7 +1,7 @@
 //! MySQL's ordering of result values: NULL first, numbers by value
-//! whatever their representation, bytes bytewise (a binary collation:
-//! shards using a case-insensitive collation may order text differently,
-//! see the crate docs).
+//! whatever their representation, bytes bytewise (a binary collation).
+//! Text key columns with collation weights compare by those instead
+//! (`collate.rs`); this is the order for everything else.
 
 use std::cmp::Ordering;
 

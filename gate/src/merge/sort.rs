@@ -4,19 +4,15 @@
 use std::cmp::Ordering;
 use std::collections::{HashSet, VecDeque};
 
-use super::cmp::compare;
+use super::collate::Collation;
 use super::decimal::Decimal;
 use super::spec::OrderKey;
 use super::value::{Row, Value};
 use super::MergeError;
 
-pub(crate) fn cmp_rows(keys: &[OrderKey], a: &Row, b: &Row) -> Ordering {
+pub(crate) fn cmp_rows(keys: &[OrderKey], coll: &Collation, a: &Row, b: &Row) -> Ordering {
     for k in keys {
-        let (x, y) = (a.get(k.column), b.get(k.column));
-        let o = match (x, y) {
-            (Some(x), Some(y)) => compare(x, y),
-            _ => Ordering::Equal,
-        };
+        let o = coll.compare(k.column, a, b);
         let o = if k.descending { o.reverse() } else { o };
         if o != Ordering::Equal {
             return o;
@@ -38,8 +34,18 @@ pub(crate) fn check_keys(keys: &[OrderKey], rows: &[Row]) -> Result<(), MergeErr
 }
 
 /// Merges streams each sorted by `keys` into one sorted stream; ties go to
-/// the earlier stream, so the merge is stable.
+/// the earlier stream, so the merge is stable. Text compares bytewise here;
+/// [`crate::merge::apply`] compares it by collation.
 pub fn merge_sorted(streams: Vec<Vec<Row>>, keys: &[OrderKey]) -> Vec<Row> {
+    merge_streams(streams, keys, &Collation::default())
+}
+
+/// [`merge_sorted`] with text key columns compared by `coll`.
+pub(crate) fn merge_streams(
+    streams: Vec<Vec<Row>>,
+    keys: &[OrderKey],
+    coll: &Collation,
+) -> Vec<Row> {
     let total = streams.iter().map(Vec::len).sum();
     let mut queues: Vec<VecDeque<Row>> = streams.into_iter().map(VecDeque::from).collect();
     let mut out = Vec::with_capacity(total);
@@ -49,7 +55,7 @@ pub fn merge_sorted(streams: Vec<Vec<Row>>, keys: &[OrderKey]) -> Vec<Row> {
             let Some(candidate) = q.front() else {
                 continue;
             };
-            if best.is_none_or(|(_, b)| cmp_rows(keys, candidate, b) == Ordering::Less) {
+            if best.is_none_or(|(_, b)| cmp_rows(keys, coll, candidate, b) == Ordering::Less) {
                 best = Some((i, candidate));
             }
         }
@@ -63,8 +69,16 @@ pub fn merge_sorted(streams: Vec<Vec<Row>>, keys: &[OrderKey]) -> Vec<Row> {
 }
 
 /// A key equal for values MySQL's DISTINCT treats as equal (numbers by
-/// value, bytes bytewise).
-fn distinct_key(v: &Value) -> Vec<u8> {
+/// value, text by collation weight, other bytes bytewise).
+fn distinct_key(coll: &Collation, column: usize, row: &Row) -> Vec<u8> {
+    if let Some(w) = coll.key(column, row) {
+        let mut k = vec![b'W'];
+        k.extend(w);
+        return k;
+    }
+    let Some(v) = row.get(column) else {
+        return Vec::new();
+    };
     let mut k = Vec::new();
     let number = |d: Decimal| {
         let s = d.to_string();
@@ -112,7 +126,7 @@ fn distinct_key(v: &Value) -> Vec<u8> {
 
 /// Drops rows equal to an earlier row on the first `width` columns (all
 /// when 0), keeping order.
-pub(crate) fn distinct(rows: Vec<Row>, width: usize) -> Vec<Row> {
+pub(crate) fn distinct(rows: Vec<Row>, width: usize, coll: &Collation) -> Vec<Row> {
     let mut seen: HashSet<Vec<Vec<u8>>> = HashSet::new();
     rows.into_iter()
         .filter(|r| {
@@ -121,7 +135,7 @@ pub(crate) fn distinct(rows: Vec<Row>, width: usize) -> Vec<Row> {
             } else {
                 width.min(r.len())
             };
-            seen.insert(r[..n].iter().map(distinct_key).collect())
+            seen.insert((0..n).map(|c| distinct_key(coll, c, r)).collect())
         })
         .collect()
 }

@@ -28,6 +28,10 @@ pub struct MergeSpec {
     /// AVG, an ORDER BY or HAVING operand not selected) and are dropped, from
     /// the rows and from the field list.
     pub visible_columns: usize,
+    /// Key columns (GROUP BY, ORDER BY, DISTINCT, MIN/MAX) whose text values
+    /// compare by the collation weights the shards sent in hidden columns
+    /// rather than bytewise; see `crate::merge::collate`.
+    pub collation: Vec<CollationKey>,
 }
 
 impl MergeSpec {
@@ -39,6 +43,17 @@ impl MergeSpec {
             && self.offset == 0
             && self.limit.is_none()
     }
+}
+
+/// A key column compared by collation: when its value is text, the shard
+/// sent the value's `WEIGHT_STRING` in column `weight` and the weight of a
+/// space in the value's collation (empty when it does not pad) in column
+/// `pad`. Values without a weight (NULL, numbers, BIT) compare by value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CollationKey {
+    pub column: usize,
+    pub weight: usize,
+    pub pad: usize,
 }
 
 /// One ORDER BY key.
@@ -90,6 +105,10 @@ pub enum Predicate {
         column: usize,
         op: CompareOp,
         value: Value,
+        /// For a string literal compared with a collation key column: the
+        /// hidden column holding the literal's weight in that column's
+        /// collation; text then compares by weight.
+        literal_weight: Option<usize>,
     },
     And(Box<Predicate>, Box<Predicate>),
     Or(Box<Predicate>, Box<Predicate>),

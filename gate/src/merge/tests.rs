@@ -191,6 +191,7 @@ fn group_by_merges_groups_then_having_then_order() {
                 column: 1,
                 op: CompareOp::Gt,
                 value: Int(1),
+                literal_weight: None,
             }),
         }),
         order_by: vec![desc(1), asc(0)],
@@ -240,11 +241,13 @@ fn having_is_three_valued() {
             column: 1,
             op: CompareOp::Lt,
             value: Int(0),
+            literal_weight: None,
         }),
         Box::new(Predicate::Not(Box::new(Predicate::Compare {
             column: 1,
             op: CompareOp::Eq,
             value: Dec("2.0".into()),
+            literal_weight: None,
         }))),
     );
     let spec = MergeSpec {
@@ -314,4 +317,345 @@ fn short_rows_are_errors_not_panics() {
     )
     .is_err());
     assert!(apply(&agg(vec![], vec![Count]), vec![vec![vec![b("x")]]]).is_err());
+}
+
+/// `(value, WEIGHT_STRING(value), pad)` as a utf8mb4_general_ci column sends
+/// them (weights as measured on MariaDB 10.11: 2 bytes a character, case
+/// and accents folded, trailing spaces kept; pad = the space's weight).
+fn general_ci(s: &str) -> [Value; 3] {
+    let mut w = Vec::new();
+    for c in s.chars() {
+        let folded = match c {
+            'ä' | 'Ä' => 'A',
+            'ß' => 'S',
+            c => c.to_ascii_uppercase(),
+        };
+        w.extend((folded as u16).to_be_bytes());
+    }
+    [b(s), Bytes(w), Bytes(vec![0x00, 0x20])]
+}
+
+/// A row `[value, extra…, weight, pad]` for a text key in column 0 whose
+/// weight and pad are the last two columns.
+fn text_row(s: &str, extra: Vec<Value>) -> Row {
+    let [v, w, p] = general_ci(s);
+    let mut r = vec![v];
+    r.extend(extra);
+    r.push(w);
+    r.push(p);
+    r
+}
+
+fn key(column: usize, weight: usize) -> CollationKey {
+    CollationKey {
+        column,
+        weight,
+        pad: weight + 1,
+    }
+}
+
+#[test]
+fn order_by_text_merges_by_collation() {
+    // SELECT name, id FROM t ORDER BY name: each shard sorted by its
+    // collation ('apple\t' < 'Apple' = 'apple ' < 'banana').
+    let spec = MergeSpec {
+        order_by: vec![asc(0), asc(1)],
+        visible_columns: 2,
+        collation: vec![key(0, 2)],
+        ..Default::default()
+    };
+    let s1 = vec![
+        text_row("apple\t", vec![Int(4)]),
+        text_row("Apple", vec![Int(1)]),
+        text_row("banana", vec![Int(3)]),
+    ];
+    let s2 = vec![
+        vec![Null, Int(9), Null, b("")],
+        text_row("Äpfel", vec![Int(5)]),
+        text_row("apple ", vec![Int(2)]),
+        text_row("B", vec![Int(6)]),
+    ];
+    let out = apply(&spec, vec![s1, s2]).unwrap();
+    let names: Vec<Value> = out.iter().map(|r| r[0].clone()).collect();
+    // Bytewise this would be Apple, B, apple\t, apple , banana, Äpfel.
+    assert_eq!(
+        names,
+        vec![
+            Null,
+            b("Äpfel"),
+            b("apple\t"),
+            b("Apple"),
+            b("apple "),
+            b("B"),
+            b("banana")
+        ]
+    );
+    assert!(out.iter().all(|r| r.len() == 2));
+    // DESC reverses, NULL last.
+    let spec = MergeSpec {
+        order_by: vec![desc(0)],
+        visible_columns: 1,
+        collation: vec![key(0, 1)],
+        ..Default::default()
+    };
+    let s1 = vec![text_row("b", vec![]), text_row("APPLE", vec![])];
+    let s2 = vec![
+        text_row("Banana", vec![]),
+        text_row("a", vec![]),
+        vec![Null, Null, b("")],
+    ];
+    let out = apply(&spec, vec![s1, s2]).unwrap();
+    assert_eq!(
+        out,
+        vec![
+            vec![b("Banana")],
+            vec![b("b")],
+            vec![b("APPLE")],
+            vec![b("a")],
+            vec![Null]
+        ]
+    );
+}
+
+#[test]
+fn group_by_and_distinct_fold_collation_equal_text() {
+    // SELECT name, COUNT(*) FROM t GROUP BY name ORDER BY name.
+    let spec = MergeSpec {
+        aggregate: Some(AggregateSpec {
+            group_by: vec![0],
+            columns: vec![
+                ColumnMerge::First,
+                ColumnMerge::Count,
+                ColumnMerge::First,
+                ColumnMerge::First,
+            ],
+            having: None,
+        }),
+        order_by: vec![asc(0)],
+        visible_columns: 2,
+        collation: vec![key(0, 2)],
+        ..Default::default()
+    };
+    let s1 = vec![text_row("apple", vec![Int(2)]), text_row("b", vec![Int(1)])];
+    let s2 = vec![
+        text_row("APPLE ", vec![Int(3)]),
+        text_row("apple\t", vec![Int(1)]),
+        text_row("B", vec![Int(4)]),
+    ];
+    let out = apply(&spec, vec![s1, s2]).unwrap();
+    let counts: Vec<Value> = out.iter().map(|r| r[1].clone()).collect();
+    assert_eq!(counts, vec![Int(1), Int(5), Int(5)]);
+    assert_eq!(out[0][0], b("apple\t"));
+    assert!(matches!(&out[1][0], Bytes(v) if v.eq_ignore_ascii_case(b"apple") || v == b"APPLE "));
+    // SELECT DISTINCT name.
+    let spec = MergeSpec {
+        distinct: true,
+        visible_columns: 1,
+        collation: vec![key(0, 1)],
+        ..Default::default()
+    };
+    let s1 = vec![text_row("Äpfel", vec![]), text_row("apfel ", vec![])];
+    let s2 = vec![
+        text_row("äpfel", vec![]),
+        text_row("ss", vec![]),
+        text_row("ß", vec![]),
+    ];
+    let out = apply(&spec, vec![s1, s2]).unwrap();
+    assert_eq!(out, vec![vec![b("Äpfel")], vec![b("ss")], vec![b("ß")]]);
+}
+
+#[test]
+fn min_max_of_text_by_collation_carry_their_weights() {
+    // SELECT MIN(name), MAX(name) FROM t ORDER BY … : per shard partials,
+    // weights in columns 2/3 (MIN) and 4/5 (MAX).
+    let agg = AggregateSpec {
+        group_by: vec![],
+        columns: vec![
+            ColumnMerge::Min,
+            ColumnMerge::Max,
+            ColumnMerge::First,
+            ColumnMerge::First,
+            ColumnMerge::First,
+            ColumnMerge::First,
+        ],
+        having: None,
+    };
+    let spec = MergeSpec {
+        aggregate: Some(agg),
+        visible_columns: 2,
+        collation: vec![key(0, 2), key(1, 4)],
+        ..Default::default()
+    };
+    let row = |min: &str, max: &str| {
+        let [a, aw, ap] = general_ci(min);
+        let [z, zw, zp] = general_ci(max);
+        vec![a, z, aw, ap, zw, zp]
+    };
+    // Bytewise the answer would be MIN 'Banana', MAX 'apple'.
+    let out = apply(
+        &spec,
+        vec![
+            vec![row("Banana", "c")],
+            vec![row("apple", "C ")],
+            vec![vec![Null, Null, Null, b(""), Null, b("")]],
+        ],
+    )
+    .unwrap();
+    assert_eq!(out.len(), 1);
+    assert_eq!(out[0][0], b("apple"));
+    assert!(out[0][1] == b("c") || out[0][1] == b("C "));
+
+    // The weight travels with the value: ORDER BY MAX(name) after GROUP BY.
+    let spec = MergeSpec {
+        aggregate: Some(AggregateSpec {
+            group_by: vec![0],
+            columns: vec![
+                ColumnMerge::First,
+                ColumnMerge::Max,
+                ColumnMerge::First,
+                ColumnMerge::First,
+            ],
+            having: None,
+        }),
+        order_by: vec![asc(1)],
+        visible_columns: 2,
+        collation: vec![key(1, 2)],
+        ..Default::default()
+    };
+    let r = |g: i64, max: &str| {
+        let [v, w, p] = general_ci(max);
+        vec![Int(g), v, w, p]
+    };
+    let out = apply(
+        &spec,
+        vec![
+            vec![r(1, "b"), r(2, "a")],
+            vec![r(1, "Z"), r(2, "B"), r(3, "Y")],
+        ],
+    )
+    .unwrap();
+    let got: Vec<(Value, Value)> = out.iter().map(|x| (x[0].clone(), x[1].clone())).collect();
+    assert_eq!(
+        got,
+        vec![(Int(2), b("B")), (Int(3), b("Y")), (Int(1), b("Z"))]
+    );
+}
+
+#[test]
+fn values_without_weights_compare_by_value() {
+    // Numbers: WEIGHT_STRING is NULL, compare numerically ('10' > '9').
+    let spec = MergeSpec {
+        order_by: vec![asc(0)],
+        visible_columns: 1,
+        collation: vec![key(0, 1)],
+        ..Default::default()
+    };
+    let n = |i: i64| vec![Int(i), Null, Bytes(vec![0, 0x20])];
+    let out = apply(
+        &spec,
+        vec![vec![n(2), n(10)], vec![vec![Null, Null, b("")], n(9)]],
+    )
+    .unwrap();
+    assert_eq!(
+        out,
+        vec![vec![Null], vec![Int(2)], vec![Int(9)], vec![Int(10)]]
+    );
+    // NO PAD / binary (empty pad): a prefix sorts first, 'a' != 'a '.
+    let raw = |s: &str| vec![b(s), b(s), b("")];
+    let spec = MergeSpec {
+        distinct: true,
+        order_by: vec![asc(0)],
+        visible_columns: 1,
+        collation: vec![key(0, 1)],
+        ..Default::default()
+    };
+    let out = apply(
+        &spec,
+        vec![vec![raw("a "), raw("b")], vec![raw("a"), raw("a ")]],
+    )
+    .unwrap();
+    assert_eq!(out, vec![vec![b("a")], vec![b("a ")], vec![b("b")]]);
+}
+
+#[test]
+fn weights_the_merge_cannot_trust_are_refused() {
+    let spec = MergeSpec {
+        order_by: vec![asc(0)],
+        visible_columns: 1,
+        collation: vec![key(0, 1)],
+        ..Default::default()
+    };
+    // Shards disagreeing on the collation (latin1 pad vs utf8mb4 pad).
+    let s1 = vec![vec![b("a"), b("A"), b(" ")]];
+    let s2 = vec![vec![b("b"), Bytes(vec![0, b'B']), Bytes(vec![0, 0x20])]];
+    assert!(matches!(
+        apply(&spec, vec![s1, s2]),
+        Err(MergeError::Collation { column: 0, .. })
+    ));
+    // A text value without a weight next to one with.
+    let s1 = vec![text_row("a", vec![])];
+    let s2 = vec![vec![b("b"), Null, Bytes(vec![0, 0x20])]];
+    assert!(matches!(
+        apply(&spec, vec![s1, s2]),
+        Err(MergeError::Collation { column: 0, .. })
+    ));
+    // A weight that is not whole pad units.
+    let s1 = vec![vec![b("a"), Bytes(vec![0, b'A', 0]), Bytes(vec![0, 0x20])]];
+    assert!(matches!(
+        apply(&spec, vec![s1]),
+        Err(MergeError::Collation { column: 0, .. })
+    ));
+    // Missing weight columns.
+    assert!(matches!(
+        apply(&spec, vec![vec![vec![b("a")]]]),
+        Err(MergeError::ShortRow { .. })
+    ));
+}
+
+#[test]
+fn having_compares_text_with_a_literal_by_collation() {
+    // SELECT name, COUNT(*) FROM t GROUP BY name HAVING name >= 'APPLE':
+    // columns name, count, weight, pad, weight of 'APPLE' in name's
+    // collation.
+    let spec = MergeSpec {
+        aggregate: Some(AggregateSpec {
+            group_by: vec![0],
+            columns: vec![
+                ColumnMerge::First,
+                ColumnMerge::Count,
+                ColumnMerge::First,
+                ColumnMerge::First,
+                ColumnMerge::First,
+            ],
+            having: Some(Predicate::Compare {
+                column: 0,
+                op: CompareOp::GtEq,
+                value: b("APPLE"),
+                literal_weight: Some(4),
+            }),
+        }),
+        order_by: vec![asc(0)],
+        visible_columns: 2,
+        collation: vec![key(0, 2)],
+        ..Default::default()
+    };
+    let lit = general_ci("APPLE")[1].clone();
+    let row = |s: &str, n: i64| {
+        let [v, w, p] = general_ci(s);
+        vec![v, Int(n), w, p, lit.clone()]
+    };
+    let null = vec![Null, Int(7), Null, b(""), lit.clone()];
+    let out = apply(
+        &spec,
+        vec![
+            vec![row("apple ", 1), row("Äpfel", 1), row("b", 2)],
+            vec![null, row("apple\t", 1), row("Apple", 2)],
+        ],
+    )
+    .unwrap();
+    // Bytewise 'apple ' and 'b' would pass and 'Apple' fail on its own;
+    // by collation 'apple ' = 'Apple' = 'APPLE', 'apple\t' < 'APPLE'.
+    let got: Vec<Value> = out.iter().map(|r| r[1].clone()).collect();
+    assert_eq!(got, vec![Int(3), Int(2)]);
+    assert_eq!(out[1][0], b("b"));
 }

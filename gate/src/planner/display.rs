@@ -81,6 +81,14 @@ impl fmt::Display for MergeSpec {
         if self.visible_columns != 0 {
             parts.push(format!("visible_columns={}", self.visible_columns));
         }
+        if !self.collation.is_empty() {
+            let c: Vec<String> = self
+                .collation
+                .iter()
+                .map(|k| format!("#{} by #{} pad #{}", k.column, k.weight, k.pad))
+                .collect();
+            parts.push(format!("collation=[{}]", c.join(", ")));
+        }
         if parts.is_empty() {
             parts.push("concatenate".into());
         }
@@ -91,8 +99,17 @@ impl fmt::Display for MergeSpec {
 impl fmt::Display for Predicate {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Predicate::Compare { column, op, value } => {
-                write!(f, "#{column} {} {value}", op.as_str())
+            Predicate::Compare {
+                column,
+                op,
+                value,
+                literal_weight,
+            } => {
+                write!(f, "#{column} {} {value}", op.as_str())?;
+                match literal_weight {
+                    Some(w) => write!(f, " (weight #{w})"),
+                    None => Ok(()),
+                }
             }
             Predicate::And(a, b) => write!(f, "({a} AND {b})"),
             Predicate::Or(a, b) => write!(f, "({a} OR {b})"),

@@ -4,16 +4,19 @@
 use std::ops::ControlFlow;
 
 use sqlparser::ast::{
-    BinaryOperator, DuplicateTreatment, Expr, Function, FunctionArguments, GroupByExpr, Ident,
-    JoinConstraint, JoinOperator, LimitClause, ObjectName, OrderByKind, OrderBySort, Query, Select,
-    SelectItem, SetExpr, TableFactor, UnaryOperator, Value as SqlValue, ValueWithSpan,
+    BinaryOperator, DuplicateTreatment, Expr, Function, FunctionArg, FunctionArgExpr,
+    FunctionArgumentList, FunctionArguments, GroupByExpr, Ident, JoinConstraint, JoinOperator,
+    LimitClause, ObjectName, OrderByKind, OrderBySort, Query, Select, SelectItem, SetExpr,
+    TableFactor, UnaryOperator, Value as SqlValue, ValueWithSpan,
 };
 use sqlparser::tokenizer::Span;
 
 use super::route::{route, Route, ScopeTable};
 use super::sql::{conjuncts, ident_eq, merge_literal, name_parts};
 use super::{Output, Plan, PlanError, Planner, RouteKind, StatementKind, TableKind, TableRef};
-use crate::merge::{AggregateSpec, ColumnMerge, CompareOp, MergeSpec, OrderKey, Predicate};
+use crate::merge::{
+    AggregateSpec, CollationKey, ColumnMerge, CompareOp, MergeSpec, OrderKey, Predicate, Value,
+};
 
 pub(crate) fn plan(p: &Planner, q: &mut Query, mut out: Output) -> Result<Plan, PlanError> {
     let cte_names: Vec<String> = q
@@ -396,6 +399,75 @@ fn with_name(f: &Function, name: &str) -> Expr {
     Expr::Function(f)
 }
 
+/// `name(args…)`.
+fn call(name: &str, args: Vec<Expr>) -> Expr {
+    Expr::Function(Function {
+        name: ObjectName::from(vec![Ident::new(name)]),
+        uses_odbc_syntax: false,
+        parameters: FunctionArguments::None,
+        args: FunctionArguments::List(FunctionArgumentList {
+            duplicate_treatment: None,
+            args: args
+                .into_iter()
+                .map(|e| FunctionArg::Unnamed(FunctionArgExpr::Expr(e)))
+                .collect(),
+            clauses: Vec::new(),
+        }),
+        filter: None,
+        null_treatment: None,
+        over: None,
+        within_group: Vec::new(),
+    })
+}
+
+fn string(s: &str) -> Expr {
+    Expr::Value(ValueWithSpan {
+        value: SqlValue::SingleQuotedString(s.to_string()),
+        span: Span::empty(),
+    })
+}
+
+/// `WEIGHT_STRING(e)`: the weights of `e`'s value in its collation (NULL
+/// for numbers).
+fn weight_string(e: &Expr) -> Expr {
+    call("WEIGHT_STRING", vec![e.clone()])
+}
+
+/// The weight of a space in `e`'s collation when that collation pads with
+/// spaces (`'a' = 'a '`), else `''`:
+/// `IF(LEFT(e, 0) = ' ', WEIGHT_STRING(CONCAT(LEFT(e, 0), ' ')), '')`.
+/// `LEFT(e, 0)` is the empty string in `e`'s collation.
+fn pad_weight(e: &Expr) -> Expr {
+    let empty = || call("LEFT", vec![e.clone(), number(0)]);
+    call(
+        "IF",
+        vec![
+            Expr::BinaryOp {
+                left: Box::new(empty()),
+                op: BinaryOperator::Eq,
+                right: Box::new(string(" ")),
+            },
+            call(
+                "WEIGHT_STRING",
+                vec![call("CONCAT", vec![empty(), string(" ")])],
+            ),
+            string(""),
+        ],
+    )
+}
+
+/// The weight of a string literal in `e`'s collation:
+/// `WEIGHT_STRING(CONCAT(COALESCE(LEFT(e, 0), ''), lit))`. The COALESCE
+/// keeps `e`'s collation and makes the weight non-NULL even where `e` is
+/// NULL (a group's MAX on a shard without rows for it).
+fn literal_weight(e: &Expr, lit: Expr) -> Expr {
+    let empty = call(
+        "COALESCE",
+        vec![call("LEFT", vec![e.clone(), number(0)]), string("")],
+    );
+    call("WEIGHT_STRING", vec![call("CONCAT", vec![empty, lit])])
+}
+
 fn number(n: u64) -> Expr {
     Expr::Value(ValueWithSpan {
         value: SqlValue::Number(n.to_string(), false),
@@ -414,6 +486,9 @@ struct Columns {
     merges: Vec<ColumnMerge>,
     visible: usize,
     wildcard: bool,
+    /// Columns compared with string literals in HAVING: keys that need
+    /// collation weights.
+    text_keys: Vec<usize>,
 }
 
 impl Columns {
@@ -470,6 +545,15 @@ impl Columns {
         self.exprs.push(Some(orig));
         self.aliases.push(None);
         self.merges.push(merge);
+        self.items.len() - 1
+    }
+
+    /// Adds a hidden helper column the client's query has no expression for.
+    fn push_helper(&mut self, shard_expr: Expr) -> usize {
+        self.items.push(SelectItem::UnnamedExpr(shard_expr));
+        self.exprs.push(None);
+        self.aliases.push(None);
+        self.merges.push(ColumnMerge::First);
         self.items.len() - 1
     }
 
@@ -588,6 +672,7 @@ fn scatter(q: &mut Query) -> Result<MergeSpec, PlanError> {
         merges: Vec::new(),
         visible: 0,
         wildcard: false,
+        text_keys: Vec::new(),
     };
     for (item, agg) in select.projection.iter().zip(&aggs) {
         match item {
@@ -661,6 +746,8 @@ fn scatter(q: &mut Query) -> Result<MergeSpec, PlanError> {
         }
     }
 
+    let collation = add_weights(&mut cols, &group_by, &order_by, distinct)?;
+
     let hidden = cols.items.len() > cols.visible;
     let SetExpr::Select(select) = q.body.as_mut() else {
         return Err(PlanError::unsupported("a set operation on several shards"));
@@ -691,7 +778,75 @@ fn scatter(q: &mut Query) -> Result<MergeSpec, PlanError> {
         offset,
         limit,
         visible_columns: if hidden { cols.visible } else { 0 },
+        collation,
     })
+}
+
+/// Adds the hidden weight and pad columns (see [`weight_string`],
+/// [`pad_weight`]) for every key column that may hold text: GROUP BY and
+/// ORDER BY columns, all selected columns under DISTINCT, MIN/MAX. The
+/// planner knows no column types, so only COUNT/SUM/AVG and number
+/// literals are known not to be text; numbers' weights come back NULL and
+/// they compare by value.
+fn add_weights(
+    cols: &mut Columns,
+    group_by: &[usize],
+    order_by: &[OrderKey],
+    distinct: bool,
+) -> Result<Vec<CollationKey>, PlanError> {
+    let mut keys: Vec<usize> = group_by.to_vec();
+    keys.extend(order_by.iter().map(|k| k.column));
+    if distinct {
+        keys.extend(0..cols.visible);
+    }
+    keys.extend(
+        (0..cols.merges.len())
+            .filter(|&i| matches!(cols.merges[i], ColumnMerge::Min | ColumnMerge::Max)),
+    );
+    keys.extend(cols.text_keys.iter().copied());
+    if cols.wildcard && !keys.is_empty() {
+        // The shard's columns are not the select list's: neither the key
+        // indexes nor the expressions to weigh are known.
+        return Err(PlanError::unsupported(
+            "ORDER BY, GROUP BY or DISTINCT with SELECT * on several shards: list the columns",
+        ));
+    }
+    let mut done: Vec<usize> = Vec::new();
+    let mut out = Vec::new();
+    for column in keys {
+        if done.contains(&column) {
+            continue;
+        }
+        done.push(column);
+        if matches!(
+            cols.merges.get(column),
+            Some(ColumnMerge::Count | ColumnMerge::Sum | ColumnMerge::Avg { .. })
+        ) {
+            continue;
+        }
+        let expr = match cols.items.get(column) {
+            Some(SelectItem::UnnamedExpr(e) | SelectItem::ExprWithAlias { expr: e, .. }) => {
+                e.clone()
+            }
+            _ => {
+                return Err(PlanError::unsupported(format!(
+                    "a sort or group key in column {} on several shards",
+                    column + 1
+                )))
+            }
+        };
+        if matches!(&expr, Expr::Value(v) if matches!(v.value, SqlValue::Number(..))) {
+            continue;
+        }
+        let weight = cols.push_helper(weight_string(&expr));
+        let pad = cols.push_helper(pad_weight(&expr));
+        out.push(CollationKey {
+            column,
+            weight,
+            pad,
+        });
+    }
+    Ok(out)
 }
 
 /// Moves the COUNT columns AVG added behind the client's columns, fixing
@@ -805,13 +960,37 @@ fn having(e: &Expr, cols: &mut Columns) -> Result<Predicate, PlanError> {
                 BinaryOperator::GtEq => CompareOp::GtEq,
                 _ => return Err(unsupported()),
             };
-            let (operand, value, op) = match (merge_literal(left), merge_literal(right)) {
-                (None, Some(v)) => (left, v, cmp),
-                (Some(v), None) => (right, v, flip(cmp)),
-                _ => return Err(unsupported()),
-            };
+            let (operand, value, op, right_is_literal) =
+                match (merge_literal(left), merge_literal(right)) {
+                    (None, Some(v)) => (left, v, cmp, true),
+                    (Some(v), None) => (right, v, flip(cmp), false),
+                    _ => return Err(unsupported()),
+                };
             let column = cols.find_or_add(operand, true, false)?;
-            Ok(Predicate::Compare { column, op, value })
+            // A string literal is compared in the operand's collation
+            // ('Apple' = 'apple '): the shards weigh it in that collation.
+            let literal_weight = match (&value, cols.items.get(column)) {
+                (
+                    Value::Bytes(_),
+                    Some(SelectItem::UnnamedExpr(x) | SelectItem::ExprWithAlias { expr: x, .. }),
+                ) => {
+                    let x = x.clone();
+                    let lit = match right_is_literal {
+                        true => right.as_ref().clone(),
+                        false => left.as_ref().clone(),
+                    };
+                    cols.text_keys.push(column);
+                    Some(cols.push_helper(literal_weight(&x, lit)))
+                }
+                (Value::Bytes(_), _) => return Err(unsupported()),
+                _ => None,
+            };
+            Ok(Predicate::Compare {
+                column,
+                op,
+                value,
+                literal_weight,
+            })
         }
         _ => Err(unsupported()),
     }
