@@ -52,6 +52,11 @@ pub enum Error {
     QueryTimeout { timeout: Duration },
     #[error("mysqld unavailable: {0}")]
     Unavailable(String),
+    /// Sending a command failed because mysqld had closed the connection
+    /// (a restart, a KILL): the statement was never sent, so it may be
+    /// sent again on another connection.
+    #[error("mysqld closed the connection: {0}")]
+    ConnectionClosed(String),
     #[error("timed out: {0}")]
     Timeout(String),
     #[error("bad configuration: {0}")]
@@ -87,6 +92,11 @@ impl From<mysql_async::Error> for Error {
                 sqlstate: s.state,
                 message: s.message,
             }),
+            mysql_async::Error::Io(mysql_async::IoError::Io(io))
+                if io.kind() == std::io::ErrorKind::BrokenPipe =>
+            {
+                Error::ConnectionClosed(io.to_string())
+            }
             other => Error::Unavailable(other.to_string()),
         }
     }

@@ -80,7 +80,7 @@ pub fn status_from(e: Error) -> Status {
             Code::InvalidArgument,
             tablet_error(ER_UNKNOWN_ERROR, "HY000", message.clone()),
         ),
-        Error::Unavailable(_) | Error::MysqldExited { .. } => (
+        Error::Unavailable(_) | Error::ConnectionClosed(_) | Error::MysqldExited { .. } => (
             Code::Unavailable,
             tablet_error(ER_UNKNOWN_ERROR, "HY000", message.clone()),
         ),
