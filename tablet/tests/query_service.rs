@@ -431,7 +431,26 @@ async fn more_callers_than_connections_are_all_served() {
         query_timeout: Duration::from_secs(5),
         ..QueryConfig::default()
     };
-    let t = TestTablet::start(210, TabletType::Replica, cfg).await;
+    let t = TestTablet::start(210, TabletType::Primary, cfg).await;
+    // Both connections end up parked; a transaction must still get one
+    // (BEGIN once waited in the pool behind the parked ones until its
+    // timeout).
+    let (a, b) = tokio::join!(t.exec("SELECT SLEEP(0.05)"), t.exec("SELECT SLEEP(0.05)"));
+    a.unwrap();
+    b.unwrap();
+    let tx = t
+        .query
+        .clone()
+        .begin(pb::BeginRequest { options: None })
+        .await
+        .unwrap()
+        .into_inner()
+        .transaction_id;
+    t.query
+        .clone()
+        .commit(pb::CommitRequest { transaction_id: tx })
+        .await
+        .unwrap();
     for round in 0..3 {
         let sqls: Vec<String> = (0..12)
             .map(|i| format!("SELECT SLEEP(0.05), {i}"))

@@ -275,7 +275,7 @@ impl QueryEngine {
     /// Start a transaction on a dedicated connection; returns its id.
     pub async fn begin(&self) -> Result<u64> {
         let inner = &self.inner;
-        let mut conn = inner.pool_conn(inner.cfg.query_timeout).await?;
+        let (mut conn, _) = inner.get_conn(inner.cfg.query_timeout).await?;
         if let Err(e) = conn.query_drop("START TRANSACTION").await {
             inner.release(conn, ConnHealth::Dead).await;
             return Err(e.into());
@@ -460,7 +460,9 @@ impl Inner {
         self.release(conn, health).await;
     }
 
+    /// A connection from the pool; while this waits, nothing is parked.
     async fn pool_conn(&self, timeout: Duration) -> Result<Conn> {
+        let _waiting = Waiting::new(&self.waiting);
         match tokio::time::timeout(timeout, self.app.get_conn()).await {
             Ok(r) => Ok(r?),
             Err(_) => Err(Error::Unavailable(format!(
