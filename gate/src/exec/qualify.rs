@@ -11,8 +11,6 @@ use std::ops::ControlFlow;
 use sqlparser::ast::{
     visit_relations_mut, Ident, ObjectNamePart, Query, Statement, Visit, Visitor,
 };
-use sqlparser::dialect::MySqlDialect;
-use sqlparser::parser::Parser;
 
 /// The MariaDB database holding `keyspace`'s tables on every shard.
 pub fn database_for(keyspace: &str) -> &str {
@@ -36,8 +34,10 @@ impl Visitor for CteNames {
 
 /// Rewrites `sql` so unqualified table names refer to `database`. SQL the
 /// parser cannot read is returned unchanged (MariaDB will report on it).
+/// String literals are kept as written ([`crate::planner::parse`]): parsed
+/// with unescaping, `'a\b'` would go out as `'a'`, a backspace.
 pub fn qualify(sql: &str, database: &str) -> String {
-    let Ok(mut stmts) = Parser::parse_sql(&MySqlDialect {}, sql) else {
+    let Ok(mut stmts) = crate::planner::parse(sql) else {
         return sql.to_string();
     };
     if stmts.len() != 1 {
@@ -105,6 +105,10 @@ mod tests {
         assert!(qualify("UPDATE t SET a = 1", "ks").contains("`ks`.t"));
         assert!(qualify("DELETE FROM t WHERE a = 1", "ks").contains("`ks`.t"));
         assert_eq!(qualify("SELECT 1", "ks"), "SELECT 1");
+        assert_eq!(
+            qualify(r"SELECT 'a\\b', 'it''s', 'x\'y' FROM t", "ks"),
+            r"SELECT 'a\\b', 'it''s', 'x\'y' FROM `ks`.t"
+        );
         assert_eq!(qualify("not sql at all", "ks"), "not sql at all");
     }
 }
