@@ -17,8 +17,12 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use gate::exec::qualify::qualify;
 use gate::merge::Value;
-use gate::planner::{self, PlanContext};
+use gate::planner::{self, placeholders, PlanContext, Template};
+use gate::server::params::interpolate;
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
 use topo::keyrange::KeyRange;
 use topo::records::{KeyspacePartition, ShardReference, SrvKeyspace, TabletType};
 use topo::vschema::SrvVSchema;
@@ -246,5 +250,120 @@ fn never_panics_on_odd_statements() {
     ] {
         let _ = env.plan(sql, Some("commerce"), TabletType::Primary, &[]);
         let _ = env.plan(sql, None, TabletType::Replica, &[Value::Int(1)]);
+    }
+}
+
+impl Env {
+    fn ctx<'a>(&'a self, keyspace: Option<&'a str>, tt: TabletType) -> PlanContext<'a> {
+        PlanContext {
+            vschema: &self.vschema,
+            srv_keyspaces: &self.srv,
+            default_keyspace: keyspace,
+            tablet_type: tt,
+            bind_values: &[],
+        }
+    }
+}
+
+/// What the executor sends for `plan`: (shard, SQL) pairs, qualified, the
+/// SQL printed from its parse.
+fn sent(plan: &planner::Plan) -> Vec<(String, String)> {
+    plan.queries
+        .iter()
+        .map(|q| {
+            let sql = if plan.qualified {
+                q.sql.clone()
+            } else {
+                qualify(&q.sql, &plan.keyspace)
+            };
+            // As MariaDB reads it: `x'00'` and `X'00'` are one literal.
+            let canonical = match planner::parse(&sql) {
+                Ok(s) => s.iter().map(|s| s.to_string()).collect(),
+                Err(e) => format!("unparsable {sql}: {e}"),
+            };
+            (q.shard.clone(), canonical)
+        })
+        .collect()
+}
+
+/// A prepared statement's template, bound to values, sends what planning
+/// the interpolated text (the prepared path without templates) sends: same
+/// route, shards and SQL. Values that the template cannot route (NULL, a
+/// string on a hash vindex) bind to nothing, and the slow path plans them.
+#[test]
+fn templates_bind_like_full_planning() {
+    let env = Env::new();
+    // (statement, session keyspace, tablet type, has a template)
+    let cases: &[(&str, Option<&str>, TabletType, bool)] = &[
+        ("SELECT c FROM users WHERE user_id = ?", Some("commerce"), TabletType::Primary, true),
+        ("SELECT c FROM users WHERE user_id=?", Some("commerce"), TabletType::Replica, true),
+        ("SELECT name, '?' FROM commerce.users WHERE ? = user_id AND name <> ?", None, TabletType::Primary, true),
+        ("SELECT name FROM users WHERE name = ? AND (user_id = ?) LIMIT ?, ?", Some("commerce"), TabletType::Primary, true),
+        ("SELECT u.name, o.total FROM users u JOIN orders o ON o.user_id = u.user_id WHERE u.user_id = ? AND o.total > ?", Some("commerce"), TabletType::Primary, true),
+        ("SELECT p.title FROM users u JOIN products p ON p.id = u.pid WHERE u.user_id = ?", Some("commerce"), TabletType::Primary, true),
+        ("UPDATE users SET name = ?, n = n + ? WHERE user_id = ?", Some("commerce"), TabletType::Primary, true),
+        ("DELETE FROM commerce.users WHERE user_id = ? AND name = ?", None, TabletType::Primary, true),
+        ("SELECT name FROM names WHERE id BETWEEN ? AND ? ORDER BY id LIMIT ?", Some("lookup"), TabletType::Primary, true),
+        ("UPDATE names SET v = ? WHERE id = ?", Some("lookup"), TabletType::Primary, true),
+        ("SELECT title FROM products WHERE id = ?", Some("commerce"), TabletType::Primary, true),
+        ("SELECT v FROM settings WHERE k = ?", Some("commerce"), TabletType::Primary, true),
+        ("SELECT COUNT(*) FROM users WHERE name = ?", Some("commerce"), TabletType::Primary, false),
+        ("SELECT name FROM users WHERE user_id IN (?, ?)", Some("commerce"), TabletType::Primary, false),
+        ("INSERT INTO users (user_id, name) VALUES (?, ?)", Some("commerce"), TabletType::Primary, false),
+        ("UPDATE products SET title = ? WHERE id = ?", Some("commerce"), TabletType::Primary, false),
+        ("UPDATE users SET name = ? WHERE user_id = ?", Some("commerce"), TabletType::Replica, false),
+    ];
+    let mut rng = StdRng::seed_from_u64(7);
+    let mut bound = 0;
+    for &(sql, ks, tt, templated) in cases {
+        let stmt = planner::parse(sql).expect("test statement").remove(0);
+        let template = Template::build(stmt, sql, &env.ctx(ks, tt), qualify);
+        assert_eq!(template.is_some(), templated, "{sql}: {template:?}");
+        let Some(template) = template else { continue };
+        let n = placeholders(sql).len();
+        for _ in 0..200 {
+            let values: Vec<Value> = (0..n).map(|_| random_value(&mut rng)).collect();
+            let text = interpolate(sql, &values).expect("interpolate");
+            let stmt = planner::parse(&text)
+                .expect("interpolated statement")
+                .remove(0);
+            let slow = planner::plan(stmt, &text, &env.ctx(ks, tt));
+            match (template.bind(&values), slow) {
+                (Some(fast), Ok(slow)) => {
+                    assert_eq!(
+                        (fast.route, fast.statement, &fast.keyspace, fast.tablet_type),
+                        (slow.route, slow.statement, &slow.keyspace, slow.tablet_type),
+                        "{text}"
+                    );
+                    assert_eq!(sent(&fast), sent(&slow), "{text}");
+                    bound += 1;
+                }
+                (Some(fast), Err(e)) => panic!("{text}: template gave {fast}, planning: {e}"),
+                // Refusing costs only speed; integers (what sharding keys
+                // are bound as) must never be refused.
+                (None, _) => assert!(
+                    values
+                        .iter()
+                        .any(|v| !matches!(v, Value::Int(_) | Value::UInt(_))),
+                    "{text}: template refused integers"
+                ),
+            }
+        }
+    }
+    assert!(bound > 1500, "only {bound} executions bound");
+}
+
+fn random_value(rng: &mut StdRng) -> Value {
+    match rng.gen_range(0..20) {
+        0 => Value::Null,
+        1 => Value::Float(rng.gen_range(-1e6..1e6)),
+        2 => Value::UInt(rng.gen()),
+        3 => Value::Int(rng.gen()),
+        4 => Value::Bytes(vec![0xff, 0, b'\'', 0xfe]),
+        5..=8 => {
+            let pool = ["it's", "a\\b", "?", "x'y\"z", "", "üñí", "--", "/*", "`"];
+            Value::Bytes(pool[rng.gen_range(0..pool.len())].as_bytes().to_vec())
+        }
+        _ => Value::Int(rng.gen_range(-5..100_000)),
     }
 }

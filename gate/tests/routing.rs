@@ -152,6 +152,57 @@ async fn routes_and_merges_across_two_shards() {
         .unwrap();
     assert_eq!(count, Some(11));
 
+    // One prepared statement, many executions: each id reaches its own
+    // shard (the gate binds a plan template per execution), writes land
+    // only there, and a rolled-back transaction leaves nothing.
+    let get = conn
+        .prep("SELECT name FROM users WHERE user_id = ?")
+        .await
+        .unwrap();
+    let set = conn
+        .prep("UPDATE users SET name = ? WHERE user_id = ?")
+        .await
+        .unwrap();
+    for id in 1u64..=20 {
+        let name: Option<String> = conn.exec_first(&get, (id,)).await.unwrap();
+        assert_eq!(name, Some(format!("user{id}")), "prepared read of {id}");
+    }
+    for id in [3u64, 4] {
+        conn.exec_drop(&set, (format!("renamed {id}"), id))
+            .await
+            .unwrap();
+        for shard in SHARDS {
+            let rows = c
+                .tablet(shard)
+                .query(&format!(
+                    "SELECT name FROM commerce.users WHERE user_id = {id}"
+                ))
+                .await;
+            let want: Vec<Vec<String>> = if shard == shard_of(id) {
+                vec![vec![format!("renamed {id}")]]
+            } else {
+                Vec::new()
+            };
+            assert_eq!(rows, want, "user {id} on {shard}");
+        }
+    }
+    conn.query_drop("BEGIN").await.unwrap();
+    conn.exec_drop(&set, ("not kept", 3u64)).await.unwrap();
+    let inside: Option<String> = conn.exec_first(&get, (3u64,)).await.unwrap();
+    assert_eq!(inside.as_deref(), Some("not kept"));
+    conn.query_drop("ROLLBACK").await.unwrap();
+    let after: Option<String> = conn.exec_first(&get, (3u64,)).await.unwrap();
+    assert_eq!(after.as_deref(), Some("renamed 3"));
+    // A NULL key matches nothing (and is planned the slow way).
+    let none: Option<String> = conn
+        .exec_first(&get, (None::<u64>,))
+        .await
+        .unwrap();
+    assert_eq!(none, None);
+    for id in [3u64, 4] {
+        conn.exec_drop(&set, (format!("user{id}"), id)).await.unwrap();
+    }
+
     conn.query_drop("BEGIN").await.unwrap();
     conn.query_drop("INSERT INTO users (user_id, name) VALUES (100, 'gone')")
         .await

@@ -132,7 +132,14 @@ impl Executor {
         let db = database_for(&plan.keyspace);
         plan.queries
             .iter()
-            .map(|q| (q.shard.clone(), session.apply_vars(&qualify(&q.sql, db))))
+            .map(|q| {
+                let sql = if plan.qualified {
+                    session.apply_vars(&q.sql)
+                } else {
+                    session.apply_vars(&qualify(&q.sql, db))
+                };
+                (q.shard.clone(), sql)
+            })
             .collect()
     }
 

@@ -8,7 +8,9 @@ use sqlparser::ast::{Delete, Expr, FromTable, ObjectName, TableFactor, Update};
 use super::insert::assigns;
 use super::route::{route, ScopeTable};
 use super::sql::conjuncts;
-use super::{Output, Plan, PlanError, Planner, RouteKind, StatementKind, TableKind, TableRef};
+use super::{
+    Output, Plan, PlanError, Planner, RouteKind, ShardParam, StatementKind, TableKind, TableRef,
+};
 
 fn relations<V: sqlparser::ast::Visit>(p: &Planner, v: &V) -> Result<Vec<TableRef>, PlanError> {
     let mut names: Vec<ObjectName> = Vec::new();
@@ -18,6 +20,10 @@ fn relations<V: sqlparser::ast::Visit>(p: &Planner, v: &V) -> Result<Vec<TableRe
     });
     names.iter().map(|n| p.resolve(n)).collect()
 }
+
+/// Where a write goes: keyspace, route, shards, and for a template the
+/// bound value that picks the shard.
+type Written = (String, RouteKind, Vec<String>, Option<ShardParam>);
 
 /// Shared by UPDATE and DELETE once the single target table is known.
 #[allow(clippy::too_many_arguments)]
@@ -30,7 +36,7 @@ fn plan_write(
     has_order_or_limit: bool,
     multi_table: bool,
     changed_vindex: &dyn Fn(&str) -> bool,
-) -> Result<(String, RouteKind, Vec<String>), PlanError> {
+) -> Result<Written, PlanError> {
     let TableFactor::Table { name, alias, .. } = target else {
         return Err(PlanError::unsupported(format!("{kind} of {target}")));
     };
@@ -50,7 +56,7 @@ fn plan_write(
                 shards.len()
             )));
         }
-        return Ok((ks, RouteKind::Unsharded, shards));
+        return Ok((ks, RouteKind::Unsharded, shards, None));
     }
     if multi_table {
         return Err(PlanError::unsupported(format!(
@@ -83,7 +89,12 @@ fn plan_write(
                 t.table
             )));
         }
-        return Ok((ks.clone(), RouteKind::AllShards, p.all_shard_names(&ks)?));
+        return Ok((
+            ks.clone(),
+            RouteKind::AllShards,
+            p.all_shard_names(&ks)?,
+            None,
+        ));
     }
     let scope = vec![ScopeTable {
         name: alias
@@ -99,7 +110,7 @@ fn plan_write(
             "{kind} … ORDER BY/LIMIT on several shards"
         )));
     }
-    Ok((r.keyspace, r.kind, r.shards))
+    Ok((r.keyspace, r.kind, r.shards, r.param))
 }
 
 pub(crate) fn plan_update(
@@ -112,7 +123,7 @@ pub(crate) fn plan_update(
     let multi = !upd.table.joins.is_empty() || upd.from.is_some();
     let targets: Vec<_> = upd.assignments.iter().map(|a| a.target.clone()).collect();
     let changed = |col: &str| assigns(targets.iter(), col);
-    let (ks, kind, shards) = plan_write(
+    let (ks, kind, shards, param) = plan_write(
         p,
         StatementKind::Update,
         &upd.table.relation,
@@ -123,7 +134,9 @@ pub(crate) fn plan_update(
         &changed,
     )?;
     out.stripped = p.strip_keyspaces(upd);
-    Ok(p.plan_for(&ks, StatementKind::Update, kind, shards, out.render(upd)))
+    let mut plan = p.plan_for(&ks, StatementKind::Update, kind, shards, out.render(upd));
+    plan.shard_param = param;
+    Ok(plan)
 }
 
 pub(crate) fn plan_delete(
@@ -141,7 +154,7 @@ pub(crate) fn plan_delete(
     };
     let multi =
         from.len() > 1 || !first.joins.is_empty() || !del.tables.is_empty() || del.using.is_some();
-    let (ks, kind, shards) = plan_write(
+    let (ks, kind, shards, param) = plan_write(
         p,
         StatementKind::Delete,
         &first.relation,
@@ -152,5 +165,7 @@ pub(crate) fn plan_delete(
         &|_| false,
     )?;
     out.stripped = p.strip_keyspaces(del);
-    Ok(p.plan_for(&ks, StatementKind::Delete, kind, shards, out.render(del)))
+    let mut plan = p.plan_for(&ks, StatementKind::Delete, kind, shards, out.render(del));
+    plan.shard_param = param;
+    Ok(plan)
 }

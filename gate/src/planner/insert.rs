@@ -238,6 +238,8 @@ pub(crate) fn plan(p: &Planner, ins: &mut Insert, mut out: Output) -> Result<Pla
                 route: RouteKind::InsertSplit,
                 queries,
                 merge: None,
+                shard_param: None,
+                qualified: false,
             })
         }
     }

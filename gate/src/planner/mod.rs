@@ -31,11 +31,13 @@ mod plan;
 mod route;
 mod select;
 mod sql;
+mod template;
 
 pub use context::PlanContext;
 pub use error::PlanError;
-pub use plan::{Plan, RouteKind, ShardQuery, StatementKind};
-pub use sql::parse;
+pub use plan::{Plan, RouteKind, ShardParam, ShardQuery, StatementKind, TEMPLATE_SHARD};
+pub use sql::{parse, placeholders};
+pub use template::Template;
 
 pub use crate::merge::MergeSpec;
 
@@ -56,6 +58,17 @@ use topo::vschema::{TableType, VSchema};
 /// only: SHOW/SET/USE and transaction control are the server's.
 pub fn plan(mut stmt: Statement, sql: &str, ctx: &PlanContext) -> Result<Plan, PlanError> {
     let modified = sql::substitute_binds(&mut stmt, ctx.bind_values)?;
+    plan_substituted(stmt, sql, ctx, modified)
+}
+
+/// [`plan`] once bind values are in place (or, for a template, numbered
+/// placeholders: see [`template`]).
+fn plan_substituted(
+    stmt: Statement,
+    sql: &str,
+    ctx: &PlanContext,
+    modified: bool,
+) -> Result<Plan, PlanError> {
     let planner = Planner { ctx };
     let out = Output {
         sql,
@@ -308,6 +321,8 @@ impl Planner<'_, '_> {
                 })
                 .collect(),
             merge: None,
+            shard_param: None,
+            qualified: false,
         }
     }
 

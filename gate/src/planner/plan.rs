@@ -22,7 +22,24 @@ pub struct Plan {
     /// concatenate the shard results in `queries` order (and for writes,
     /// sum the affected rows).
     pub merge: Option<MergeSpec>,
+    /// Only in a template (see [`super::template`]): the bound value whose
+    /// keyspace id picks the one shard of `queries`.
+    pub shard_param: Option<ShardParam>,
+    /// The SQL of `queries` already names each table's database (a bound
+    /// template's does); otherwise the executor qualifies it.
+    pub qualified: bool,
 }
+
+/// A placeholder on the primary vindex column of `table`: `id = ?`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ShardParam {
+    /// Index of the placeholder among the statement's, from 0.
+    pub param: usize,
+    pub table: String,
+}
+
+/// The shard name a template's plan holds until a value picks the shard.
+pub const TEMPLATE_SHARD: &str = "<bound>";
 
 /// One shard and the SQL it receives.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -4,8 +4,8 @@
 use sqlparser::ast::{BinaryOperator, Expr};
 use topo::keyrange::KeyspaceId;
 
-use super::sql::{column_ref, ident_eq, literal};
-use super::{PlanError, Planner, RouteKind, TableKind, TableRef};
+use super::sql::{column_ref, ident_eq, literal, template_param};
+use super::{PlanError, Planner, RouteKind, ShardParam, TableKind, TableRef, TEMPLATE_SHARD};
 
 /// A table of the FROM clause with the name queries use for it.
 #[derive(Debug)]
@@ -21,6 +21,10 @@ pub(crate) struct Route {
     pub keyspace: String,
     pub kind: RouteKind,
     pub shards: Vec<String>,
+    /// Planning a template ([`super::template`]): the shard is the one
+    /// owning a bound value, chosen at execution; `shards` holds a
+    /// stand-in name.
+    pub param: Option<ShardParam>,
 }
 
 impl Route {
@@ -59,6 +63,8 @@ fn vindex_name(t: &ScopeTable) -> Option<&str> {
 enum Pin {
     Equal(KeyspaceId),
     In(Vec<KeyspaceId>),
+    /// `= ?N` in a template: the value bound to placeholder N decides.
+    EqualParam(ShardParam),
 }
 
 fn map(t: &ScopeTable, e: &Expr) -> Option<Option<KeyspaceId>> {
@@ -85,6 +91,12 @@ fn pin_of(scope: &[ScopeTable], e: &Expr) -> Option<Pin> {
                 (None, Some(i)) => (i, left),
                 _ => return None,
             };
+            if let Some(param) = template_param(lit) {
+                return Some(Pin::EqualParam(ShardParam {
+                    param,
+                    table: scope[i].table.table.clone(),
+                }));
+            }
             map(&scope[i], lit)?.map(Pin::Equal)
         }
         Expr::InList {
@@ -138,6 +150,7 @@ pub(crate) fn route(
             keyspace,
             kind: RouteKind::Unsharded,
             shards,
+            param: None,
         });
     }
 
@@ -159,6 +172,7 @@ pub(crate) fn route(
             keyspace,
             kind: RouteKind::Reference,
             shards: vec![first],
+            param: None,
         });
     }
     if !pinned.is_empty() {
@@ -183,6 +197,7 @@ pub(crate) fn route(
             keyspace,
             kind: RouteKind::EqualUnique,
             shards,
+            param: None,
         });
     }
 
@@ -232,6 +247,15 @@ pub(crate) fn route(
                     keyspace,
                     kind: RouteKind::EqualUnique,
                     shards: vec![shard],
+                    param: None,
+                });
+            }
+            Some(Pin::EqualParam(param)) => {
+                return Ok(Route {
+                    keyspace,
+                    kind: RouteKind::EqualUnique,
+                    shards: vec![TEMPLATE_SHARD.to_string()],
+                    param: Some(param),
                 });
             }
             Some(Pin::In(ids)) if in_ids.is_none() => in_ids = Some(ids),
@@ -254,11 +278,13 @@ pub(crate) fn route(
             keyspace,
             kind: RouteKind::In,
             shards,
+            param: None,
         });
     }
     Ok(Route {
         keyspace,
         kind: RouteKind::Scatter,
         shards: all.iter().map(|s| s.name.clone()).collect(),
+        param: None,
     })
 }

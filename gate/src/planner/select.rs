@@ -119,13 +119,15 @@ pub(crate) fn plan(p: &Planner, q: &mut Query, mut out: Output) -> Result<Plan, 
     }
     let r: Route = route(p, &scope, &join_exprs, &filter_exprs)?;
     if r.is_single() {
-        return Ok(p.plan_for(
+        let mut plan = p.plan_for(
             &r.keyspace,
             StatementKind::Select,
             r.kind,
             r.shards,
             out.render(q),
-        ));
+        );
+        plan.shard_param = r.param;
+        return Ok(plan);
     }
     check_outer_joins(select, &scope)?;
 

@@ -28,6 +28,49 @@ pub fn parse(sql: &str) -> Result<Vec<Statement>, ParserError> {
         .parse_statements()
 }
 
+/// Byte offsets of the `?` placeholders outside quotes and comments.
+pub fn placeholders(sql: &str) -> Vec<usize> {
+    let b = sql.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            q @ (b'\'' | b'"' | b'`') => {
+                i += 1;
+                while i < b.len() && b[i] != q {
+                    if b[i] == b'\\' && q != b'`' {
+                        i += 1;
+                    }
+                    i += 1;
+                }
+            }
+            b'#' => {
+                while i < b.len() && b[i] != b'\n' {
+                    i += 1;
+                }
+            }
+            b'-' if b.get(i + 1) == Some(&b'-')
+                && b.get(i + 2).is_none_or(|c| c.is_ascii_whitespace()) =>
+            {
+                while i < b.len() && b[i] != b'\n' {
+                    i += 1;
+                }
+            }
+            b'/' if b.get(i + 1) == Some(&b'*') => {
+                i += 2;
+                while i + 1 < b.len() && !(b[i] == b'*' && b[i + 1] == b'/') {
+                    i += 1;
+                }
+                i += 1;
+            }
+            b'?' => out.push(i),
+            _ => {}
+        }
+        i += 1;
+    }
+    out
+}
+
 /// The text of an identifier as MySQL compares it for columns.
 pub(crate) fn ident_eq(a: &str, b: &str) -> bool {
     a.eq_ignore_ascii_case(b)
@@ -166,7 +209,7 @@ pub(crate) fn unescape_mysql(raw: &str, quote: char) -> String {
 
 /// A merge value as an AST literal, escaped for a statement parsed by
 /// [`parse`] (its Display writes the text back as is).
-fn value_expr(v: &Value) -> Expr {
+pub(crate) fn value_expr(v: &Value) -> Expr {
     let value = match v {
         Value::Null => SqlValue::Null,
         Value::Int(i) => SqlValue::Number(i.to_string(), false),
@@ -214,6 +257,53 @@ pub(crate) fn substitute_binds(stmt: &mut Statement, binds: &[Value]) -> Result<
         )));
     }
     Ok(next > 0)
+}
+
+/// Renames the `?` placeholders `?0`, `?1`, … in the order they appear in
+/// the text (the order a client binds values in), by their source
+/// positions; returns how many there are, or `None` if positions are
+/// missing. A template ([`super::template`]) plans and prints the numbered
+/// statement, so each bound value's place survives any reordering.
+pub(crate) fn number_placeholders(stmt: &mut Statement) -> Option<usize> {
+    let mut at = Vec::new();
+    let _ = sqlparser::ast::visit_expressions(stmt, |expr| {
+        if let Expr::Value(v) = expr {
+            if let SqlValue::Placeholder(_) = v.value {
+                at.push((v.span.start.line, v.span.start.column));
+            }
+        }
+        ControlFlow::<()>::Continue(())
+    });
+    let mut order = at.clone();
+    order.sort_unstable();
+    order.dedup();
+    if order.len() != at.len() || order.first().is_some_and(|&(line, _)| line == 0) {
+        return None;
+    }
+    let _ = sqlparser::ast::visit_expressions_mut(stmt, |expr| {
+        if let Expr::Value(v) = expr {
+            let pos = (v.span.start.line, v.span.start.column);
+            if let SqlValue::Placeholder(p) = &mut v.value {
+                if let Ok(n) = order.binary_search(&pos) {
+                    *p = format!("?{n}");
+                }
+            }
+        }
+        ControlFlow::<()>::Continue(())
+    });
+    Some(order.len())
+}
+
+/// The number of a placeholder renamed by [`number_placeholders`].
+pub(crate) fn template_param(expr: &Expr) -> Option<usize> {
+    match expr {
+        Expr::Nested(e) => template_param(e),
+        Expr::Value(v) => match &v.value {
+            SqlValue::Placeholder(p) => p.strip_prefix('?')?.parse().ok(),
+            _ => None,
+        },
+        _ => None,
+    }
 }
 
 /// The top-level conjuncts of `expr` (`a AND (b AND c)` → a, b, c).

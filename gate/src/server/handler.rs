@@ -16,6 +16,7 @@ use sqlparser::dialect::MySqlDialect;
 use sqlparser::parser::Parser;
 use tokio::io::{AsyncWrite, BufWriter};
 use tokio::net::TcpStream;
+use topo::records::TabletType;
 use topo::vschema::SrvVSchema;
 
 use super::auth_error::{AuthFailure, RewriteAuthError};
@@ -24,10 +25,12 @@ use super::params::{interpolate, param_value, placeholders};
 use super::stream::stream_plan;
 use super::write::{status, write_error, write_result};
 use super::Gate;
+use crate::exec::qualify::{database_for, qualify};
 use crate::exec::{ExecError, ResultSet};
-use crate::planner::{self, Plan, PlanContext};
+use crate::planner::{self, Plan, PlanContext, Template};
 use crate::session::{Session, SetOutcome};
 use crate::special::{self, Command};
+use crate::topo_watch::RoutingSnapshot;
 
 pub async fn run(gate: Arc<Gate>, sock: TcpStream, id: u32) -> io::Result<()> {
     let host = sock
@@ -76,6 +79,28 @@ fn parse_one(sql: &str) -> Result<Statement, ExecError> {
     }
 }
 
+/// The template of prepared statement `sql` against `snapshot` for
+/// `session`'s target, if it has one (see [`Template`]): statements the
+/// gate answers itself (SHOW, SET, constant SELECTs…) have none.
+fn build_template(sql: &str, snapshot: &RoutingSnapshot, session: &Session) -> Option<Template> {
+    if !matches!(special::classify(sql), Command::Plan) {
+        return None;
+    }
+    let stmt = parse_one(sql).ok()?;
+    if special::constant_select(&stmt).is_some() {
+        return None;
+    }
+    let empty = SrvVSchema::default();
+    let ctx = PlanContext {
+        vschema: snapshot.vschema.as_deref().unwrap_or(&empty),
+        srv_keyspaces: &snapshot.srv_keyspaces,
+        default_keyspace: session.keyspace.as_deref(),
+        tablet_type: session.tablet_type,
+        bind_values: &[],
+    };
+    Template::build(stmt, sql, &ctx, |sql, ks| qualify(sql, database_for(ks)))
+}
+
 /// 20 random printable bytes (no NUL, no `$`), fresh per connection.
 fn new_salt() -> [u8; 20] {
     let mut rng = rand::thread_rng();
@@ -97,6 +122,18 @@ struct Prepared {
     /// The result columns announced at prepare time (see
     /// [`result_columns`]); the real definitions come with each execution.
     columns: Vec<Column>,
+    /// The statement's plan template, built on first execution and again
+    /// whenever the routing snapshot or the session's target changes.
+    template: Option<CachedTemplate>,
+}
+
+/// A [`Template`] and what it was planned against.
+struct CachedTemplate {
+    snapshot: Arc<RoutingSnapshot>,
+    keyspace: Option<String>,
+    tablet_type: TabletType,
+    /// `None`: the statement is planned at each execution.
+    template: Option<Template>,
 }
 
 /// The result columns a prepared statement announces, before it runs.
@@ -285,16 +322,43 @@ impl Handler {
             return ("Special".into(), Outcome::Done(res));
         }
         let (label, res) = self.plan_parsed(stmt, sql);
-        let plan = match res {
-            Ok(p) => p,
-            Err(e) => return (label, Outcome::Done(Err(e))),
-        };
+        match res {
+            Ok(plan) => self.run_planned(label, plan).await,
+            Err(e) => (label, Outcome::Done(Err(e))),
+        }
+    }
+
+    /// Streams `plan`'s rows, or runs it to a result.
+    async fn run_planned(&mut self, label: String, plan: Plan) -> (String, Outcome) {
         let gate = self.gate.clone();
         if gate.executor.streamable(&self.session, &plan) {
             return (label, Outcome::Stream(Box::new(plan)));
         }
         let res = gate.executor.run_plan(&mut self.session, &plan).await;
         (label, Outcome::Done(res))
+    }
+
+    /// The plan of prepared statement `id` for `values` from its template,
+    /// if it has one that can route them (see [`Template`]).
+    fn bound_plan(&mut self, id: u32, values: &[crate::merge::Value]) -> Option<Plan> {
+        let snapshot = self.gate.executor.routing.snapshot();
+        let session = &self.session;
+        let prepared = self.stmts.get_mut(&id)?;
+        let current = prepared.template.as_ref().is_some_and(|c| {
+            Arc::ptr_eq(&c.snapshot, &snapshot)
+                && c.keyspace == session.keyspace
+                && c.tablet_type == session.tablet_type
+        });
+        if !current {
+            let template = build_template(&prepared.sql, &snapshot, session);
+            prepared.template = Some(CachedTemplate {
+                snapshot,
+                keyspace: session.keyspace.clone(),
+                tablet_type: session.tablet_type,
+                template,
+            });
+        }
+        prepared.template.as_ref()?.template.as_ref()?.bind(values)
     }
 
     /// Plans `stmt`, which [`parse_one`] made of `sql`.
@@ -511,6 +575,7 @@ impl<W: AsyncWrite + Send + Unpin> AsyncMysqlShim<W> for Handler {
                 sql: query.to_string(),
                 params,
                 columns,
+                template: None,
             },
         );
         let this: &'a Self = self;
@@ -538,13 +603,23 @@ impl<W: AsyncWrite + Send + Unpin> AsyncMysqlShim<W> for Handler {
             .await;
         };
         let values: Result<Vec<_>, String> = params.into_iter().map(|p| param_value(&p)).collect();
-        let full = values.and_then(|v| interpolate(&sql, &v));
-        let (label, out) = match full {
-            Ok(full) => self.run_sql(&full).await,
-            Err(m) => (
-                "Invalid".to_string(),
-                Outcome::Done(Err(ExecError::mysql(1210, m))),
-            ),
+        let bound = match &values {
+            Ok(v) => self.bound_plan(id, v),
+            Err(_) => None,
+        };
+        let (label, out) = match bound {
+            Some(plan) => {
+                self.sync_user();
+                self.run_planned(plan.route.as_str().to_string(), plan)
+                    .await
+            }
+            None => match values.and_then(|v| interpolate(&sql, &v)) {
+                Ok(full) => self.run_sql(&full).await,
+                Err(m) => (
+                    "Invalid".to_string(),
+                    Outcome::Done(Err(ExecError::mysql(1210, m))),
+                ),
+            },
         };
         let res = self.respond(out, results, true).await?;
         self.finish(&sql, &label, started, &res);

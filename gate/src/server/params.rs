@@ -6,49 +6,7 @@
 use opensrv_mysql::{ParamValue, ValueInner};
 
 use crate::merge::Value;
-
-/// Byte offsets of the `?` placeholders outside quotes and comments.
-pub fn placeholders(sql: &str) -> Vec<usize> {
-    let b = sql.as_bytes();
-    let mut out = Vec::new();
-    let mut i = 0;
-    while i < b.len() {
-        match b[i] {
-            q @ (b'\'' | b'"' | b'`') => {
-                i += 1;
-                while i < b.len() && b[i] != q {
-                    if b[i] == b'\\' && q != b'`' {
-                        i += 1;
-                    }
-                    i += 1;
-                }
-            }
-            b'#' => {
-                while i < b.len() && b[i] != b'\n' {
-                    i += 1;
-                }
-            }
-            b'-' if b.get(i + 1) == Some(&b'-')
-                && b.get(i + 2).is_none_or(|c| c.is_ascii_whitespace()) =>
-            {
-                while i < b.len() && b[i] != b'\n' {
-                    i += 1;
-                }
-            }
-            b'/' if b.get(i + 1) == Some(&b'*') => {
-                i += 2;
-                while i + 1 < b.len() && !(b[i] == b'*' && b[i + 1] == b'/') {
-                    i += 1;
-                }
-                i += 1;
-            }
-            b'?' => out.push(i),
-            _ => {}
-        }
-        i += 1;
-    }
-    out
-}
+pub use crate::planner::placeholders;
 
 /// `sql` with each placeholder replaced by the literal of `values[i]`.
 pub fn interpolate(sql: &str, values: &[Value]) -> Result<String, String> {
