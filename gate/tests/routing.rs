@@ -194,13 +194,12 @@ async fn routes_and_merges_across_two_shards() {
     let after: Option<String> = conn.exec_first(&get, (3u64,)).await.unwrap();
     assert_eq!(after.as_deref(), Some("renamed 3"));
     // A NULL key matches nothing (and is planned the slow way).
-    let none: Option<String> = conn
-        .exec_first(&get, (None::<u64>,))
-        .await
-        .unwrap();
+    let none: Option<String> = conn.exec_first(&get, (None::<u64>,)).await.unwrap();
     assert_eq!(none, None);
     for id in [3u64, 4] {
-        conn.exec_drop(&set, (format!("user{id}"), id)).await.unwrap();
+        conn.exec_drop(&set, (format!("user{id}"), id))
+            .await
+            .unwrap();
     }
 
     conn.query_drop("BEGIN").await.unwrap();

@@ -27,6 +27,7 @@ mod display;
 mod dml;
 mod error;
 mod insert;
+mod normalize;
 mod plan;
 mod route;
 mod select;
@@ -35,9 +36,10 @@ mod template;
 
 pub use context::PlanContext;
 pub use error::PlanError;
+pub use normalize::normalize;
 pub use plan::{Plan, RouteKind, ShardParam, ShardQuery, StatementKind, TEMPLATE_SHARD};
 pub use sql::{parse, placeholders};
-pub use template::Template;
+pub use template::{Binds, Template};
 
 pub use crate::merge::MergeSpec;
 

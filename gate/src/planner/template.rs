@@ -20,7 +20,8 @@
 //! once; binding concatenates the parts with each value's SQL literal (the
 //! text interpolation the slow path parses).
 
-use sqlparser::ast::Statement;
+use sqlparser::ast::{Expr, Statement, Value as SqlValue, ValueWithSpan};
+use sqlparser::tokenizer::Span;
 use topo::keyrange::shard_for;
 use topo::records::ShardReference;
 use topo::vindex::{Value as VValue, Vindex};
@@ -128,14 +129,14 @@ impl Template {
 
     /// The plan for `values`, or `None` if this execution must be planned
     /// in full (see the module docs).
-    pub fn bind(&self, values: &[Value]) -> Option<Plan> {
-        if values.len() != self.params {
+    pub fn bind<B: Binds + ?Sized>(&self, values: &B) -> Option<Plan> {
+        if values.count() != self.params {
             return None;
         }
         let shard = match &self.chooser {
             None => self.plan.queries.first()?.shard.clone(),
             Some(c) => {
-                let v = literal(&value_expr(values.get(c.param)?))?;
+                let v = literal(&values.expr(c.param)?)?;
                 if v == VValue::Null {
                     return None;
                 }
@@ -151,10 +152,7 @@ impl Template {
         for p in &self.parts {
             match p {
                 Part::Text(t) => sql.push_str(t),
-                Part::Param(i) => {
-                    use std::fmt::Write;
-                    let _ = write!(sql, "{}", values.get(*i)?);
-                }
+                Part::Param(i) => values.write(*i, &mut sql)?,
             }
         }
         Some(Plan {
@@ -168,10 +166,55 @@ impl Template {
             qualified: true,
         })
     }
+}
 
-    /// Whether executions pick their shard from a bound value.
-    pub fn shard_from_value(&self) -> bool {
-        self.chooser.is_some()
+/// Values a template is bound to.
+pub trait Binds {
+    fn count(&self) -> usize;
+    /// Value `i` as the literal the parser would have read.
+    fn expr(&self, i: usize) -> Option<Expr>;
+    /// Appends value `i` as SQL text.
+    fn write(&self, i: usize, out: &mut String) -> Option<()>;
+}
+
+/// A prepared statement's bound values.
+impl Binds for [Value] {
+    fn count(&self) -> usize {
+        self.len()
+    }
+
+    fn expr(&self, i: usize) -> Option<Expr> {
+        self.get(i).map(value_expr)
+    }
+
+    fn write(&self, i: usize, out: &mut String) -> Option<()> {
+        use std::fmt::Write;
+        write!(out, "{}", self.get(i)?).ok()
+    }
+}
+
+/// Literals a text query was normalized of ([`super::normalize`]): numbers
+/// and `'strings'` exactly as the client wrote them.
+impl Binds for [&str] {
+    fn count(&self) -> usize {
+        self.len()
+    }
+
+    fn expr(&self, i: usize) -> Option<Expr> {
+        let text = *self.get(i)?;
+        let value = match text.strip_prefix('\'') {
+            Some(rest) => SqlValue::SingleQuotedString(rest.strip_suffix('\'')?.to_string()),
+            None => SqlValue::Number(text.to_string(), false),
+        };
+        Some(Expr::Value(ValueWithSpan {
+            value,
+            span: Span::empty(),
+        }))
+    }
+
+    fn write(&self, i: usize, out: &mut String) -> Option<()> {
+        out.push_str(self.get(i)?);
+        Some(())
     }
 }
 

@@ -79,17 +79,18 @@ fn parse_one(sql: &str) -> Result<Statement, ExecError> {
     }
 }
 
-/// The template of prepared statement `sql` against `snapshot` for
-/// `session`'s target, if it has one (see [`Template`]): statements the
-/// gate answers itself (SHOW, SET, constant SELECTs…) have none.
+/// Whether `sql` goes to the planner, not to the gate's own answers
+/// (SHOW, SET, constant SELECTs…): only such statements have templates.
+fn plannable(sql: &str) -> bool {
+    matches!(special::classify(sql), Command::Plan)
+        && parse_one(sql).is_ok_and(|stmt| special::constant_select(&stmt).is_none())
+}
+
+/// The template of `sql` (a prepared statement, or a normalized text
+/// query) against `snapshot` for `session`'s target, if it has one (see
+/// [`Template`]).
 fn build_template(sql: &str, snapshot: &RoutingSnapshot, session: &Session) -> Option<Template> {
-    if !matches!(special::classify(sql), Command::Plan) {
-        return None;
-    }
     let stmt = parse_one(sql).ok()?;
-    if special::constant_select(&stmt).is_some() {
-        return None;
-    }
     let empty = SrvVSchema::default();
     let ctx = PlanContext {
         vschema: snapshot.vschema.as_deref().unwrap_or(&empty),
@@ -235,6 +236,11 @@ impl Handler {
         let sql = sql.trim_end_matches('\0');
         self.apply_reset().await;
         self.sync_user();
+        if let Some(plan) = self.text_template_plan(sql) {
+            return self
+                .run_planned(plan.route.as_str().to_string(), plan)
+                .await;
+        }
         let gate = self.gate.clone();
         let ex = &gate.executor;
         let cmd = special::classify(sql);
@@ -338,6 +344,29 @@ impl Handler {
         (label, Outcome::Done(res))
     }
 
+    /// The plan of text query `sql` from the template of its normalized
+    /// form, if it has one that can route its literals.
+    fn text_template_plan(&self, sql: &str) -> Option<Plan> {
+        let (normal, literals) = planner::normalize(sql)?;
+        let gate = &self.gate;
+        let snapshot = gate.executor.routing.snapshot();
+        let ks = self.session.keyspace.as_deref();
+        let tt = self.session.tablet_type;
+        let template = match gate.plan_cache.get(&snapshot, &normal, ks, tt) {
+            Some(cached) => cached?,
+            None => {
+                let built = plannable(sql)
+                    .then(|| build_template(&normal, &snapshot, &self.session))
+                    .flatten()
+                    .map(Arc::new);
+                gate.plan_cache
+                    .put(&snapshot, normal, ks, tt, built.clone());
+                built?
+            }
+        };
+        template.bind(literals.as_slice())
+    }
+
     /// The plan of prepared statement `id` for `values` from its template,
     /// if it has one that can route them (see [`Template`]).
     fn bound_plan(&mut self, id: u32, values: &[crate::merge::Value]) -> Option<Plan> {
@@ -350,7 +379,9 @@ impl Handler {
                 && c.tablet_type == session.tablet_type
         });
         if !current {
-            let template = build_template(&prepared.sql, &snapshot, session);
+            let template = plannable(&prepared.sql)
+                .then(|| build_template(&prepared.sql, &snapshot, session))
+                .flatten();
             prepared.template = Some(CachedTemplate {
                 snapshot,
                 keyspace: session.keyspace.clone(),

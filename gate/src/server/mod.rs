@@ -8,6 +8,7 @@ mod frames;
 mod handler;
 pub mod launch;
 pub mod params;
+mod plan_cache;
 mod stmt_execute;
 mod stream;
 mod write;
@@ -36,6 +37,8 @@ pub struct Gate {
     /// The shard CREATE DATABASE puts new databases on (`None`: the
     /// default choice, see `dbddl::choose_host`).
     pub create_database_host: Option<KeyspaceShard>,
+    /// Plan templates of text queries.
+    plan_cache: plan_cache::PlanCache,
     next_connection_id: AtomicU32,
 }
 
@@ -49,6 +52,7 @@ impl Gate {
             query_log: false,
             topo,
             create_database_host: None,
+            plan_cache: plan_cache::PlanCache::default(),
             next_connection_id: AtomicU32::new(1),
         }
     }
