@@ -41,6 +41,11 @@ const VSCHEMA: &str = r#"{
         "settings": {"pinned": "80"}
       }
     },
+    "solo": {
+      "sharded": true,
+      "vindexes": {"hash": {"type": "hash"}},
+      "tables": {"sbtest": {"column_vindexes": [{"column": "id", "name": "hash"}]}}
+    },
     "lookup": {
       "sharded": false,
       "tables": {"names": {}, "order_seq": {"type": "sequence"}}
@@ -79,6 +84,7 @@ impl Env {
         let mut srv = BTreeMap::new();
         srv.insert("commerce".to_string(), srv_keyspace(&["-80", "80-"]));
         srv.insert("lookup".to_string(), srv_keyspace(&["0"]));
+        srv.insert("solo".to_string(), srv_keyspace(&["-"]));
         Env { vschema, srv }
     }
 
@@ -305,6 +311,10 @@ fn templates_bind_like_full_planning() {
         ("DELETE FROM commerce.users WHERE user_id = ? AND name = ?", None, TabletType::Primary, true),
         ("SELECT name FROM names WHERE id BETWEEN ? AND ? ORDER BY id LIMIT ?", Some("lookup"), TabletType::Primary, true),
         ("UPDATE names SET v = ? WHERE id = ?", Some("lookup"), TabletType::Primary, true),
+        // A sharded keyspace of one shard: its scatters forward unchanged.
+        ("SELECT c FROM sbtest WHERE id BETWEEN ? AND ? ORDER BY c", Some("solo"), TabletType::Primary, true),
+        ("SELECT SUM(k) FROM sbtest WHERE id BETWEEN ? AND ?", Some("solo"), TabletType::Primary, true),
+        ("SELECT DISTINCT c FROM sbtest WHERE id = ? OR k = ?", Some("solo"), TabletType::Replica, true),
         ("SELECT title FROM products WHERE id = ?", Some("commerce"), TabletType::Primary, true),
         ("SELECT v FROM settings WHERE k = ?", Some("commerce"), TabletType::Primary, true),
         ("SELECT COUNT(*) FROM users WHERE name = ?", Some("commerce"), TabletType::Primary, false),

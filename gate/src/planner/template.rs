@@ -9,8 +9,9 @@
 //! The route treats `vindex_column = ?N` like `= literal` but leaves the
 //! shard to the value bound to N ([`super::ShardParam`]). Only plans that
 //! forward one statement to one shard unchanged become templates: a single
-//! query, no merge, SELECT/UPDATE/DELETE. Everything else (scatters, IN
-//! lists, INSERT splits) is planned per execution as before.
+//! query, no merge, SELECT/UPDATE/DELETE. Everything else (scatters over
+//! several shards, IN lists, INSERT splits) is planned per execution as
+//! before.
 //!
 //! Binding gives the plan [`plan`](super::plan) would give for the same
 //! values, or `None` when it might not (a NULL or unmappable vindex value,
@@ -27,7 +28,7 @@ use topo::records::ShardReference;
 use topo::vindex::{Value as VValue, Vindex};
 
 use super::sql::{literal, number_placeholders, placeholders, value_expr};
-use super::{plan_substituted, Plan, PlanContext, RouteKind, ShardQuery, StatementKind};
+use super::{plan_substituted, Plan, PlanContext, ShardQuery, StatementKind};
 use crate::merge::Value;
 
 /// A statement planned with its placeholders; see the module docs.
@@ -74,15 +75,13 @@ impl Template {
         }
         let params = number_placeholders(&mut stmt)?;
         let plan = plan_substituted(stmt, sql, ctx, true).ok()?;
+        // One query: a scatter or all-shards route over a keyspace of one
+        // shard forwards the statement unchanged too.
         let passes_through = plan.queries.len() == 1
             && plan.merge.is_none()
             && matches!(
                 plan.statement,
                 StatementKind::Select | StatementKind::Update | StatementKind::Delete
-            )
-            && !matches!(
-                plan.route,
-                RouteKind::InsertSplit | RouteKind::AllShards | RouteKind::Scatter
             );
         if !passes_through {
             return None;
