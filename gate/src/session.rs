@@ -153,6 +153,9 @@ impl Session {
     /// Applies the remembered variables to `sql` (only statements MariaDB
     /// accepts after `SET STATEMENT … FOR`).
     pub fn apply_vars(&self, sql: &str) -> String {
+        if self.vars.is_empty() {
+            return sql.to_string();
+        }
         let first = sql
             .trim_start()
             .split(|c: char| !c.is_ascii_alphabetic())
@@ -163,7 +166,7 @@ impl Session {
             first.as_str(),
             "select" | "insert" | "update" | "delete" | "replace" | "with"
         );
-        if !allowed || self.vars.is_empty() {
+        if !allowed {
             return sql.to_string();
         }
         format!("{}{sql}", self.statement_prefix())

@@ -230,21 +230,19 @@ impl Handler {
     }
 
     /// Runs one statement; returns the metrics label and the outcome.
-    async fn run_sql(&mut self, sql: &str) -> (String, Outcome) {
+    async fn run_sql(&mut self, sql: &str) -> (&'static str, Outcome) {
         // Some clients (mariadb-slap) send the C string's NUL terminator as
         // part of the query; MariaDB ignores it, and so do we.
         let sql = sql.trim_end_matches('\0');
         self.apply_reset().await;
         self.sync_user();
         if let Some(plan) = self.text_template_plan(sql) {
-            return self
-                .run_planned(plan.route.as_str().to_string(), plan)
-                .await;
+            return self.run_planned(plan.route.as_str(), plan).await;
         }
         let gate = self.gate.clone();
         let ex = &gate.executor;
         let cmd = special::classify(sql);
-        let label = "Special".to_string();
+        let label = "Special";
         let res = match cmd {
             Command::Plan => return self.plan_and_run(sql).await,
             Command::SelectConstants(items) => special::select_constants(&items, &self.session),
@@ -318,14 +316,14 @@ impl Handler {
         (label, Outcome::Done(res))
     }
 
-    async fn plan_and_run(&mut self, sql: &str) -> (String, Outcome) {
+    async fn plan_and_run(&mut self, sql: &str) -> (&'static str, Outcome) {
         let stmt = match parse_one(sql) {
             Ok(s) => s,
-            Err(e) => return ("Invalid".into(), Outcome::Done(Err(e))),
+            Err(e) => return ("Invalid", Outcome::Done(Err(e))),
         };
         if let Some(items) = special::constant_select(&stmt) {
             let res = special::select_constants(&items, &self.session);
-            return ("Special".into(), Outcome::Done(res));
+            return ("Special", Outcome::Done(res));
         }
         let (label, res) = self.plan_parsed(stmt, sql);
         match res {
@@ -335,7 +333,7 @@ impl Handler {
     }
 
     /// Streams `plan`'s rows, or runs it to a result.
-    async fn run_planned(&mut self, label: String, plan: Plan) -> (String, Outcome) {
+    async fn run_planned(&mut self, label: &'static str, plan: Plan) -> (&'static str, Outcome) {
         let gate = self.gate.clone();
         if gate.executor.streamable(&self.session, &plan) {
             return (label, Outcome::Stream(Box::new(plan)));
@@ -393,7 +391,11 @@ impl Handler {
     }
 
     /// Plans `stmt`, which [`parse_one`] made of `sql`.
-    fn plan_parsed(&mut self, stmt: Statement, sql: &str) -> (String, Result<Plan, ExecError>) {
+    fn plan_parsed(
+        &mut self,
+        stmt: Statement,
+        sql: &str,
+    ) -> (&'static str, Result<Plan, ExecError>) {
         let gate = self.gate.clone();
         let snap = gate.executor.routing.snapshot();
         let empty = SrvVSchema::default();
@@ -405,8 +407,8 @@ impl Handler {
             bind_values: &[],
         };
         match planner::plan(stmt, sql, &ctx) {
-            Ok(p) => (p.route.as_str().to_string(), Ok(p)),
-            Err(e) => ("Invalid".into(), Err(e.into())),
+            Ok(p) => (p.route.as_str(), Ok(p)),
+            Err(e) => ("Invalid", Err(e.into())),
         }
     }
 
@@ -641,19 +643,15 @@ impl<W: AsyncWrite + Send + Unpin> AsyncMysqlShim<W> for Handler {
         let (label, out) = match bound {
             Some(plan) => {
                 self.sync_user();
-                self.run_planned(plan.route.as_str().to_string(), plan)
-                    .await
+                self.run_planned(plan.route.as_str(), plan).await
             }
             None => match values.and_then(|v| interpolate(&sql, &v)) {
                 Ok(full) => self.run_sql(&full).await,
-                Err(m) => (
-                    "Invalid".to_string(),
-                    Outcome::Done(Err(ExecError::mysql(1210, m))),
-                ),
+                Err(m) => ("Invalid", Outcome::Done(Err(ExecError::mysql(1210, m)))),
             },
         };
         let res = self.respond(out, results, true).await?;
-        self.finish(&sql, &label, started, &res);
+        self.finish(&sql, label, started, &res);
         Ok(())
     }
 
@@ -677,7 +675,7 @@ impl<W: AsyncWrite + Send + Unpin> AsyncMysqlShim<W> for Handler {
         let started = Instant::now();
         let (label, out) = self.run_sql(query).await;
         let res = self.respond(out, results, false).await?;
-        self.finish(query, &label, started, &res);
+        self.finish(query, label, started, &res);
         Ok(())
     }
 
