@@ -171,4 +171,33 @@ mod tests {
             ))
         );
     }
+
+    /// Every text goes through without a panic, and splicing the literals
+    /// back gives the text again.
+    #[test]
+    fn any_text_round_trips() {
+        use rand::rngs::StdRng;
+        use rand::{Rng, SeedableRng};
+        let alphabet: Vec<char> = "ab1290._$'\"`\\?#-*/ \n=é()".chars().collect();
+        let mut rng = StdRng::seed_from_u64(3);
+        for _ in 0..20_000 {
+            let len = rng.gen_range(0..24);
+            let text: String = (0..len)
+                .map(|_| alphabet[rng.gen_range(0..alphabet.len())])
+                .collect();
+            if let Some((normal, literals)) = normalize(&text) {
+                let at = crate::planner::placeholders(&normal);
+                assert_eq!(at.len(), literals.len(), "{text:?} -> {normal:?}");
+                let mut back = String::new();
+                let mut last = 0;
+                for (pos, lit) in at.iter().zip(&literals) {
+                    back.push_str(&normal[last..*pos]);
+                    back.push_str(lit);
+                    last = pos + 1;
+                }
+                back.push_str(&normal[last..]);
+                assert_eq!(back, text, "{normal:?} {literals:?}");
+            }
+        }
+    }
 }
