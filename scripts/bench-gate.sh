@@ -42,7 +42,11 @@ out="$CARGO_TARGET_DIR/bench-gate/$(date +%Y%m%d-%H%M%S)"
 mkdir -p "$out"
 
 pids=()
+hap_pid=""
 cleanup() {
+  # Background jobs of a script ignore SIGINT, and haproxy keeps that
+  # disposition: it gets SIGTERM (the clusters take SIGINT, their clean stop).
+  [ -n "$hap_pid" ] && kill "$hap_pid" 2>/dev/null
   for p in "${pids[@]}"; do kill -INT "$p" 2>/dev/null || true; done
   for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
 }
@@ -98,7 +102,8 @@ listen mysql
   server db 127.0.0.1:$direct
 CFG
 haproxy -f "$out/haproxy.cfg" -db > "$out/haproxy.log" 2>&1 &
-pids+=($!)
+hap_pid=$!
+pids+=("$hap_pid")
 wait_sql "$hap" vt_app vt_app_password
 
 # name port user password
