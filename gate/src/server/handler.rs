@@ -79,18 +79,25 @@ fn parse_one(sql: &str) -> Result<Statement, ExecError> {
     }
 }
 
-/// Whether `sql` goes to the planner, not to the gate's own answers
+/// `sql`'s parse if it goes to the planner, not to the gate's own answers
 /// (SHOW, SET, constant SELECTs…): only such statements have templates.
-fn plannable(sql: &str) -> bool {
-    matches!(special::classify(sql), Command::Plan)
-        && parse_one(sql).is_ok_and(|stmt| special::constant_select(&stmt).is_none())
+fn plannable(sql: &str) -> Option<Statement> {
+    if !matches!(special::classify(sql), Command::Plan) {
+        return None;
+    }
+    let stmt = parse_one(sql).ok()?;
+    special::constant_select(&stmt).is_none().then_some(stmt)
 }
 
-/// The template of `sql` (a prepared statement, or a normalized text
-/// query) against `snapshot` for `session`'s target, if it has one (see
-/// [`Template`]).
-fn build_template(sql: &str, snapshot: &RoutingSnapshot, session: &Session) -> Option<Template> {
-    let stmt = parse_one(sql).ok()?;
+/// The template of `stmt`, parsed from `sql` (a prepared statement, or a
+/// normalized text query), against `snapshot` for `session`'s target, if
+/// it has one (see [`Template`]).
+fn build_template(
+    stmt: Statement,
+    sql: &str,
+    snapshot: &RoutingSnapshot,
+    session: &Session,
+) -> Option<Template> {
     let empty = SrvVSchema::default();
     let ctx = PlanContext {
         vschema: snapshot.vschema.as_deref().unwrap_or(&empty),
@@ -354,8 +361,8 @@ impl Handler {
             Some(cached) => cached?,
             None => {
                 let built = plannable(sql)
-                    .then(|| build_template(&normal, &snapshot, &self.session))
-                    .flatten()
+                    .and_then(|_| parse_one(&normal).ok())
+                    .and_then(|stmt| build_template(stmt, &normal, &snapshot, &self.session))
                     .map(Arc::new);
                 gate.plan_cache
                     .put(&snapshot, normal, ks, tt, built.clone());
@@ -378,8 +385,7 @@ impl Handler {
         });
         if !current {
             let template = plannable(&prepared.sql)
-                .then(|| build_template(&prepared.sql, &snapshot, session))
-                .flatten();
+                .and_then(|stmt| build_template(stmt, &prepared.sql, &snapshot, session));
             prepared.template = Some(CachedTemplate {
                 snapshot,
                 keyspace: session.keyspace.clone(),
