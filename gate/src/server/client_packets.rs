@@ -353,16 +353,10 @@ impl<R: AsyncRead + Unpin> AsyncRead for ClientPackets<R> {
 
 #[cfg(test)]
 mod tests {
+    use super::super::frames::tests::packet;
     use super::super::frames::MAX_PAYLOAD;
     use super::*;
     use tokio::io::AsyncReadExt;
-
-    fn packet(seq: u8, payload: &[u8]) -> Vec<u8> {
-        let n = payload.len();
-        let mut v = vec![n as u8, (n >> 8) as u8, (n >> 16) as u8, seq];
-        v.extend_from_slice(payload);
-        v
-    }
 
     /// COM_STMT_EXECUTE of statement 1 with one LONG parameter.
     fn execute(with_types: bool, value: u32) -> Vec<u8> {

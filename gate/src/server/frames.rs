@@ -99,10 +99,11 @@ pub fn push_packet(out: &mut Vec<u8>, payload: &[u8], last_seq: u8) -> Option<()
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
 
-    fn packet(seq: u8, payload: &[u8]) -> Vec<u8> {
+    /// One MySQL packet: 3-byte length, sequence number, payload.
+    pub(in crate::server) fn packet(seq: u8, payload: &[u8]) -> Vec<u8> {
         let n = payload.len();
         let mut v = vec![n as u8, (n >> 8) as u8, (n >> 16) as u8, seq];
         v.extend_from_slice(payload);
