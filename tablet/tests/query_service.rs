@@ -200,14 +200,7 @@ async fn abandoned_transaction_is_rolled_back() {
         .unwrap();
     t.exec("INSERT INTO app.acct VALUES (1, 10)").await.unwrap();
 
-    let id = t
-        .query
-        .clone()
-        .begin(pb::BeginRequest { options: None })
-        .await
-        .unwrap()
-        .into_inner()
-        .transaction_id;
+    let id = t.begin().await;
     assert_ne!(id, 0);
     t.exec_opts(
         "UPDATE app.acct SET v = 99 WHERE id = 1",
@@ -246,14 +239,7 @@ async fn abandoned_transaction_is_rolled_back() {
     assert_eq!(t.tablet.query.transaction_count(), 0);
 
     // A committed transaction works end to end.
-    let id = t
-        .query
-        .clone()
-        .begin(pb::BeginRequest { options: None })
-        .await
-        .unwrap()
-        .into_inner()
-        .transaction_id;
+    let id = t.begin().await;
     t.exec_opts(
         "UPDATE app.acct SET v = 5 WHERE id = 1",
         HashMap::new(),
@@ -438,14 +424,7 @@ async fn more_callers_than_connections_are_all_served() {
     let (a, b) = tokio::join!(t.exec("SELECT SLEEP(0.05)"), t.exec("SELECT SLEEP(0.05)"));
     a.unwrap();
     b.unwrap();
-    let tx = t
-        .query
-        .clone()
-        .begin(pb::BeginRequest { options: None })
-        .await
-        .unwrap()
-        .into_inner()
-        .transaction_id;
+    let tx = t.begin().await;
     t.query
         .clone()
         .commit(pb::CommitRequest { transaction_id: tx })

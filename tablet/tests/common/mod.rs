@@ -110,6 +110,17 @@ impl TestTablet {
         }
     }
 
+    /// Begins a transaction over gRPC; its id.
+    pub async fn begin(&self) -> u64 {
+        self.query
+            .clone()
+            .begin(pb::BeginRequest { options: None })
+            .await
+            .expect("begin")
+            .into_inner()
+            .transaction_id
+    }
+
     pub async fn exec(&self, sql: &str) -> Result<pb::QueryResult, tonic::Status> {
         self.exec_opts(sql, HashMap::new(), 0, 0).await
     }
