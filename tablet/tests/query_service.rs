@@ -441,3 +441,58 @@ async fn more_callers_than_connections_are_all_served() {
         }
     }
 }
+
+/// The MariaDB connection a statement ran on.
+async fn connection_id(engine: &tablet::query::QueryEngine) -> String {
+    let r = engine
+        .execute("SELECT CONNECTION_ID()", &HashMap::new(), 0, None)
+        .await
+        .expect("connection id");
+    let cell = r.rows[0][0].clone().expect("not NULL");
+    String::from_utf8(cell).expect("digits")
+}
+
+/// A single-threaded runtime (the gate's connection threads) gets
+/// connections of its own: a connection opened on another runtime answers
+/// through that runtime's reactor, so sharing one made every statement
+/// cross threads. A runtime that ends leaves the others working, and the
+/// engine still closes.
+#[tokio::test]
+async fn each_single_threaded_runtime_has_its_own_connections() {
+    let t = TestTablet::start(211, TabletType::Primary, QueryConfig::default()).await;
+    let engine = t.tablet.query.clone();
+    let here = connection_id(&engine).await;
+    assert_eq!(
+        connection_id(&engine).await,
+        here,
+        "a parked connection is reused"
+    );
+
+    let other = engine.clone();
+    let there = std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        rt.block_on(async {
+            let first = connection_id(&other).await;
+            assert_eq!(
+                connection_id(&other).await,
+                first,
+                "reused on its own runtime"
+            );
+            first
+        })
+    })
+    .join()
+    .expect("other runtime");
+    assert_ne!(
+        there, here,
+        "the other runtime used this runtime's connection"
+    );
+
+    assert_eq!(connection_id(&engine).await, here);
+    tokio::time::timeout(Duration::from_secs(20), engine.close())
+        .await
+        .expect("close finishes with a lane whose runtime is gone");
+}

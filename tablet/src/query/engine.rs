@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, Pool, PoolConstraints, PoolOpts};
@@ -12,6 +12,7 @@ use tokio::sync::mpsc;
 use super::bind::{bind, BindValue, BoundSql};
 use super::classify::{classify, first_keyword, may_leave_session_state, StatementKind};
 use super::exec::{run_query, stream_query, ChunkLimit};
+use super::lane::{release, ConnHealth, Lanes, IDLE_CONNECTION_TTL};
 use super::result::{Cell, Column, QueryResult};
 use super::tx::{Tx, TxTable};
 use crate::error::{Error, Result};
@@ -70,23 +71,6 @@ impl ChunkSink for mpsc::Sender<Result<StreamChunk>> {
     }
 }
 
-/// Counts a caller waiting for a connection for as long as it lives (also
-/// when the caller's future is dropped mid-wait).
-struct Waiting<'a>(&'a std::sync::atomic::AtomicUsize);
-
-impl<'a> Waiting<'a> {
-    fn new(n: &'a std::sync::atomic::AtomicUsize) -> Self {
-        n.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        Waiting(n)
-    }
-}
-
-impl Drop for Waiting<'_> {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
-    }
-}
-
 /// A sink that remembers whether it refused a chunk.
 struct Watched<'s, S> {
     sink: &'s mut S,
@@ -115,37 +99,11 @@ pub struct QueryEngine {
 
 struct Inner {
     cfg: QueryConfig,
-    app: Pool,
-    /// Connections given back by autocommit statements that left no
-    /// session state, newest last, each with when it was parked. A
-    /// connection dropped into mysql_async's pool goes through the pool's
-    /// recycler task, so every statement woke a second runtime worker (a
-    /// futex and an eventfd write) before the gate could answer its client:
-    /// 37 against 59 us of CPU per point select. Parked connections still
-    /// count against the pool's limit. The pool checks a connection's
-    /// socket when it hands it out; a parked one is not checked, so a
-    /// statement that finds it closed ([`Error::ConnectionClosed`]: nothing
-    /// was sent) is sent again on a connection from the pool.
-    ///
-    /// A parked connection is not in the pool, so a statement already
-    /// waiting in the pool would not get it: with more callers than
-    /// connections they starved (sysbench at 32 threads against 16
-    /// connections). So a connection is parked only while nobody waits for
-    /// one (`waiting`, counted before the parked ones are looked at, so a
-    /// caller either finds the connection parked or its wait is seen).
-    idle: std::sync::Mutex<Vec<(Conn, Instant)>>,
-    waiting: std::sync::atomic::AtomicUsize,
+    /// Connections for queries and transactions, per runtime.
+    lanes: Lanes,
     dba: Pool,
     state: Arc<TabletState>,
     txs: TxTable,
-}
-
-/// Whether the connection a statement ran on can be used again.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum ConnHealth {
-    Usable,
-    /// Killed or broken: must not be reused.
-    Dead,
 }
 
 /// A pool that grows to `size` on demand and keeps its connections.
@@ -183,20 +141,15 @@ fn mark_for_reset(conn: &mut Conn, bound: &BoundSql) -> bool {
     reset
 }
 
-/// How long a pooled MariaDB connection may sit idle before it is closed.
-const IDLE_CONNECTION_TTL: Duration = Duration::from_secs(120);
-
 impl QueryEngine {
     /// Pools connect lazily; nothing talks to mariadbd until the first query.
     pub fn new(mysqld: &Mysqld, state: Arc<TabletState>, cfg: QueryConfig) -> Self {
-        let app = pool(mysqld.app_opts(), cfg.pool_size, false);
+        let lanes = Lanes::new(mysqld.app_opts(), cfg.pool_size);
         let dba = pool(mysqld.dba_opts(), 2, true);
         QueryEngine {
             inner: Arc::new(Inner {
                 cfg,
-                app,
-                idle: std::sync::Mutex::default(),
-                waiting: std::sync::atomic::AtomicUsize::new(0),
+                lanes,
                 dba,
                 state,
                 txs: TxTable::default(),
@@ -228,15 +181,16 @@ impl QueryEngine {
         if tx_id != 0 {
             return inner.execute_in_tx(tx_id, &bound, timeout).await;
         }
-        let (mut conn, parked) = inner.get_conn(timeout).await?;
+        let lane = inner.lanes.current()?;
+        let (mut conn, parked) = lane.get_conn(timeout).await?;
         let (mut result, mut health) = inner.run(&mut conn, &bound, timeout).await;
         if parked && matches!(result, Err(Error::ConnectionClosed(_))) {
-            inner.release(conn, health).await;
-            conn = inner.pool_conn(timeout).await?;
+            release(conn, health).await;
+            conn = lane.pool_conn(timeout).await?;
             (result, health) = inner.run(&mut conn, &bound, timeout).await;
         }
         let reusable = !may_leave_session_state(&bound.sql);
-        inner.recycle(conn, health, reusable).await;
+        lane.recycle(conn, health, reusable).await;
         result
     }
 
@@ -275,9 +229,13 @@ impl QueryEngine {
     /// Start a transaction on a dedicated connection; returns its id.
     pub async fn begin(&self) -> Result<u64> {
         let inner = &self.inner;
-        let (mut conn, _) = inner.get_conn(inner.cfg.query_timeout).await?;
+        let (mut conn, _) = inner
+            .lanes
+            .current()?
+            .get_conn(inner.cfg.query_timeout)
+            .await?;
         if let Err(e) = conn.query_drop("START TRANSACTION").await {
-            inner.release(conn, ConnHealth::Dead).await;
+            release(conn, ConnHealth::Dead).await;
             return Err(e.into());
         }
         let tx = inner.txs.insert(conn);
@@ -342,17 +300,13 @@ impl QueryEngine {
 
     /// Roll back every open transaction and close the pools.
     pub async fn close(&self) {
-        // Parked connections go back to the pool, which closes them below.
-        let parked: Vec<_> = match self.inner.idle.lock() {
-            Ok(mut idle) => idle.drain(..).collect(),
-            Err(_) => Vec::new(),
-        };
-        drop(parked);
         for tx in self.inner.txs.drain() {
             tx.cancel_reaper();
             self.inner.abandon(tx).await;
         }
-        let _ = self.inner.app.clone().disconnect().await;
+        for lane in self.inner.lanes.drain() {
+            lane.close().await;
+        }
         let _ = self.inner.dba.clone().disconnect().await;
     }
 }
@@ -384,7 +338,8 @@ impl Inner {
             sink,
             closed: false,
         };
-        let (mut conn, mut parked) = self.get_conn(timeout).await?;
+        let lane = self.lanes.current()?;
+        let (mut conn, mut parked) = lane.get_conn(timeout).await?;
         loop {
             let conn_id = conn.id();
             let reusable = !mark_for_reset(&mut conn, bound);
@@ -392,8 +347,8 @@ impl Inner {
             let (result, mut health) = self.with_kill(conn_id, timeout, work).await;
             if parked && matches!(result, Err(Error::ConnectionClosed(_))) {
                 // Nothing was sent, so nothing reached the sink either.
-                self.release(conn, health).await;
-                conn = self.pool_conn(timeout).await?;
+                release(conn, health).await;
+                conn = lane.pool_conn(timeout).await?;
                 parked = false;
                 continue;
             }
@@ -402,7 +357,7 @@ impl Inner {
                 self.kill(conn_id, "CONNECTION").await;
                 health = ConnHealth::Dead;
             }
-            self.recycle(conn, health, reusable).await;
+            lane.recycle(conn, health, reusable).await;
             return result;
         }
     }
@@ -418,67 +373,6 @@ impl Inner {
             )));
         }
         Ok(())
-    }
-
-    /// A connection for an autocommit statement: a parked one if any
-    /// (then `true`), else one from the pool.
-    async fn get_conn(&self, timeout: Duration) -> Result<(Conn, bool)> {
-        let _waiting = Waiting::new(&self.waiting);
-        if let Some(conn) = self.take_parked() {
-            return Ok((conn, true));
-        }
-        Ok((self.pool_conn(timeout).await?, false))
-    }
-
-    /// The newest parked connection, unless it idled past the TTL (then
-    /// every parked one goes back to the pool, which expires them).
-    fn take_parked(&self) -> Option<Conn> {
-        let mut idle = self.idle.lock().ok()?;
-        let (conn, since) = idle.pop()?;
-        if since.elapsed() < IDLE_CONNECTION_TTL {
-            return Some(conn);
-        }
-        let stale: Vec<_> = idle.drain(..).collect();
-        drop(idle);
-        drop(stale);
-        drop(conn);
-        None
-    }
-
-    /// After an autocommit statement: park a usable connection that needs
-    /// no reset (see [`Inner::idle`]), else hand it back to the pool.
-    async fn recycle(&self, conn: Conn, health: ConnHealth, reusable: bool) {
-        if health == ConnHealth::Usable && reusable {
-            if let Ok(mut idle) = self.idle.lock() {
-                let nobody_waits = self.waiting.load(std::sync::atomic::Ordering::SeqCst) == 0;
-                if nobody_waits && idle.len() < self.cfg.pool_size {
-                    idle.push((conn, Instant::now()));
-                    return;
-                }
-            }
-        }
-        self.release(conn, health).await;
-    }
-
-    /// A connection from the pool; while this waits, nothing is parked.
-    async fn pool_conn(&self, timeout: Duration) -> Result<Conn> {
-        let _waiting = Waiting::new(&self.waiting);
-        match tokio::time::timeout(timeout, self.app.get_conn()).await {
-            Ok(r) => Ok(r?),
-            Err(_) => Err(Error::Unavailable(format!(
-                "no free connection in the pool within {timeout:?}"
-            ))),
-        }
-    }
-
-    /// Give a connection back to the pool, or close a dead one.
-    async fn release(&self, conn: Conn, health: ConnHealth) {
-        if health == ConnHealth::Dead {
-            // Already killed on the server (or broken): close our side so the
-            // pool never hands it out again.
-            let _ = tokio::time::timeout(Duration::from_secs(1), conn.disconnect()).await;
-        }
-        // Usable connections go back to the pool on drop (and are reset).
     }
 
     async fn kill(&self, conn_id: u32, what: &str) {
@@ -574,7 +468,7 @@ impl Inner {
         } else {
             ConnHealth::Dead
         };
-        self.release(conn, health).await;
+        release(conn, health).await;
         Ok(r?)
     }
 
@@ -586,10 +480,10 @@ impl Inner {
                 if let Some(mut conn) = guard.take() {
                     let rollback = conn.query_drop("ROLLBACK");
                     match tokio::time::timeout(self.cfg.kill_grace, rollback).await {
-                        Ok(Ok(())) => self.release(conn, ConnHealth::Usable).await,
+                        Ok(Ok(())) => release(conn, ConnHealth::Usable).await,
                         _ => {
                             self.kill(tx.conn_id, "CONNECTION").await;
-                            self.release(conn, ConnHealth::Dead).await;
+                            release(conn, ConnHealth::Dead).await;
                         }
                     }
                 }

@@ -16,6 +16,9 @@
 //! * Non-primary tablets refuse writes with a clear error ([`classify`]);
 //!   MariaDB's `read_only` is the backstop.
 //! * Bind variables use prepared statements ([`bind`]).
+//! * Connections are pooled per tokio runtime ([`lane`]): a single-threaded
+//!   runtime (the gate's connection threads in `vitrail up`) never runs a
+//!   statement on a connection another runtime's reactor drives.
 //! * MariaDB errors pass through unchanged, and a connection that saw a
 //!   server error goes back to the pool: server errors leave it usable.
 //!   Connections returned to the pool are reset (`COM_RESET_CONNECTION`), so
@@ -26,6 +29,8 @@ pub mod classify;
 mod engine;
 pub(crate) use engine::pool;
 mod exec;
+mod lane;
+pub use lane::LaneKey;
 pub mod result;
 mod tx;
 
