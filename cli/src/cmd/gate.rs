@@ -42,6 +42,11 @@ pub struct Args {
     /// of the first keyspace by name.
     #[arg(long)]
     create_database_host: Option<KeyspaceShard>,
+    /// Threads serving MySQL client connections, each with its own
+    /// single-threaded runtime (default: one per core; 0 serves them on
+    /// the shared runtime).
+    #[arg(long, env = "VITRAIL_CONN_THREADS")]
+    conn_threads: Option<usize>,
 }
 
 pub async fn run(args: Args) -> anyhow::Result<()> {
@@ -57,6 +62,9 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     cfg.root = args.topo_root;
     cfg.buffer_window = Duration::from_secs(args.buffer_secs);
     cfg.create_database_host = args.create_database_host;
+    if let Some(n) = args.conn_threads {
+        cfg.conn_threads = n;
+    }
     tracing::info!(control = %args.control, cell = %cfg.cell, "reading the topology (waits for the control plane)");
     let running = start(Arc::new(kv), cfg).await?;
     tracing::info!(mysql = %running.mysql_addr, "vitrail gate started");

@@ -97,6 +97,11 @@ pub struct Args {
     /// Tablet `uid` runs MariaDB on this + uid.
     #[arg(long, default_value_t = 17000)]
     mysql_port_base: u16,
+    /// Threads serving MySQL client connections, each with its own
+    /// single-threaded runtime (default: one per core; 0 serves them on
+    /// the shared runtime).
+    #[arg(long, env = "VITRAIL_CONN_THREADS")]
+    conn_threads: Option<usize>,
 }
 
 fn say(msg: impl AsRef<str>) {
@@ -411,6 +416,9 @@ async fn serve(
     // The gate calls this process's tablets in memory (as Vitess's vtcombo
     // does); an address it does not know here is dialled over gRPC.
     let mut gate_cfg = GateConfig::new(CELL, &args.mysql_addr, Users::single("root", ""));
+    if let Some(n) = args.conn_threads {
+        gate_cfg.conn_threads = n;
+    }
     for a in agents {
         gate_cfg
             .local_tablets

@@ -22,7 +22,7 @@ use std::time::Duration;
 use tablet::grpc::pb;
 use tablet::grpc::pb::query_service_client::QueryServiceClient;
 use tablet::grpc::status_from;
-use tablet::query::{ChunkSink, QueryEngine, SinkClosed, StreamChunk};
+use tablet::query::{ChunkSink, LaneKey, QueryEngine, SinkClosed, StreamChunk};
 use tonic::transport::{Channel, Endpoint};
 use tonic::Status;
 
@@ -196,10 +196,13 @@ impl fmt::Debug for LocalTablets {
     }
 }
 
+/// gRPC clients are kept per runtime ([`LaneKey`]): a channel's connection
+/// is driven by a task on the runtime that opened it, so one shared by the
+/// gate's connection threads would make every answer cross threads.
 #[derive(Default)]
 pub struct TabletConns {
     local: LocalTablets,
-    clients: Mutex<HashMap<String, TabletClient>>,
+    clients: Mutex<HashMap<LaneKey, HashMap<String, TabletClient>>>,
 }
 
 impl TabletConns {
@@ -218,6 +221,7 @@ impl TabletConns {
             .clients
             .lock()
             .map_err(|_| ExecError::Unavailable("tablet client table poisoned".into()))?;
+        let clients = clients.entry(LaneKey::current()).or_default();
         if let Some(c) = clients.get(addr) {
             return Ok(c.clone());
         }

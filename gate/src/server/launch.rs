@@ -36,6 +36,9 @@ pub struct GateConfig {
     /// Tablets running in this process (`vitrail up`): called in memory
     /// instead of over gRPC, by the address they register.
     pub local_tablets: LocalTablets,
+    /// Threads serving client connections, each with its own runtime (see
+    /// `server::threads`); 0 serves them on the caller's runtime.
+    pub conn_threads: usize,
 }
 
 impl GateConfig {
@@ -50,6 +53,7 @@ impl GateConfig {
             buffer_window: Duration::from_secs(10),
             create_database_host: None,
             local_tablets: LocalTablets::default(),
+            conn_threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
         }
     }
 }
@@ -114,8 +118,9 @@ pub async fn start(kv: Arc<dyn Kv>, cfg: GateConfig) -> Result<RunningGate, Laun
         })?;
     let mut tasks = vec![watch_task];
     let g = gate.clone();
+    let threads = cfg.conn_threads;
     tasks.push(tokio::spawn(async move {
-        if let Err(e) = serve(listener, g).await {
+        if let Err(e) = serve(listener, g, threads).await {
             tracing::error!(error = %e, "MySQL listener failed");
         }
     }));

@@ -11,13 +11,16 @@ pub mod params;
 mod plan_cache;
 mod stmt_execute;
 mod stream;
+mod threads;
 mod write;
 
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::net::TcpListener;
+use std::net::SocketAddr;
+
+use tokio::net::{TcpListener, TcpStream};
 use topo::records::KeyspaceShard;
 use topo::server::Topo;
 
@@ -62,9 +65,12 @@ impl Gate {
     }
 }
 
-/// Accepts connections until the listener fails; each connection is served
-/// on its own task and lives until the client quits or breaks off.
-pub async fn serve(listener: TcpListener, gate: Arc<Gate>) -> std::io::Result<()> {
+/// Accepts connections until the listener fails. Each connection is
+/// served on its own task, on one of `threads` connection threads (see
+/// [`threads`]; with none, on the caller's runtime), and lives until the
+/// client quits or breaks off.
+pub async fn serve(listener: TcpListener, gate: Arc<Gate>, threads: usize) -> std::io::Result<()> {
+    let threads = threads::ConnThreads::start(threads, &gate);
     loop {
         let (sock, peer) = match listener.accept().await {
             Ok(c) => c,
@@ -76,15 +82,24 @@ pub async fn serve(listener: TcpListener, gate: Arc<Gate>) -> std::io::Result<()
             }
         };
         let _ = sock.set_nodelay(true);
-        let gate = gate.clone();
-        tokio::spawn(async move {
-            gate.metrics.connections.inc();
-            gate.metrics.session_opened();
-            let id = gate.connection_id();
-            if let Err(e) = handler::run(gate.clone(), sock, id).await {
-                tracing::debug!(%peer, connection = id, error = %e, "connection ended");
-            }
-            gate.metrics.session_closed();
-        });
+        if let Err(sock) = threads.dispatch(sock, peer) {
+            tokio::spawn(connection(gate.clone(), sock, peer, None));
+        }
     }
+}
+
+/// One client connection, from handshake to quit.
+async fn connection(
+    gate: Arc<Gate>,
+    sock: TcpStream,
+    peer: SocketAddr,
+    _open: Option<threads::Open>,
+) {
+    gate.metrics.connections.inc();
+    gate.metrics.session_opened();
+    let id = gate.connection_id();
+    if let Err(e) = handler::run(gate.clone(), sock, id).await {
+        tracing::debug!(%peer, connection = id, error = %e, "connection ended");
+    }
+    gate.metrics.session_closed();
 }

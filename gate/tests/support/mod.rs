@@ -91,6 +91,12 @@ impl Cluster {
 
     /// With the tablets' query limits (e.g. a small `max_rows`).
     pub async fn start_with(query: QueryConfig) -> Cluster {
+        Cluster::start_opts(query, None).await
+    }
+
+    /// With the tablets' query limits and the gate's connection threads
+    /// (`None`: the default, one per core).
+    pub async fn start_opts(query: QueryConfig, conn_threads: Option<usize>) -> Cluster {
         let dir = tempfile::tempdir().expect("tempdir");
         let client = format!("127.0.0.1:{}", free_port());
         let peer = format!("127.0.0.1:{}", free_port());
@@ -174,6 +180,9 @@ impl Cluster {
         let mut cfg = GateConfig::new("zone1", "127.0.0.1:0", Users::single(USER, PASSWORD));
         cfg.metrics_addr = Some("127.0.0.1:0".into());
         cfg.buffer_window = Duration::from_secs(2);
+        if let Some(n) = conn_threads {
+            cfg.conn_threads = n;
+        }
         let gate = start(kv, cfg).await.expect("gate starts");
         Cluster {
             gate,
