@@ -8,24 +8,37 @@
 
 use std::io;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 
 use tokio::io::AsyncWrite;
 
 /// The error to send instead of opensrv's, once authentication failed.
+/// The flag spares every later packet of a session (each row of every
+/// result goes through [`RewriteAuthError::poll_write`]) a mutex.
 #[derive(Clone, Default)]
-pub struct AuthFailure(Arc<Mutex<Option<(u16, String)>>>);
+pub struct AuthFailure(Arc<Failure>);
+
+#[derive(Default)]
+struct Failure {
+    failed: AtomicBool,
+    packet: Mutex<Option<(u16, String)>>,
+}
 
 impl AuthFailure {
     pub fn set(&self, code: u16, message: String) {
-        if let Ok(mut g) = self.0.lock() {
+        if let Ok(mut g) = self.0.packet.lock() {
             *g = Some((code, message));
+            self.0.failed.store(true, Ordering::Release);
         }
     }
 
     fn get(&self) -> Option<(u16, String)> {
-        self.0.lock().ok().and_then(|g| g.clone())
+        if !self.0.failed.load(Ordering::Acquire) {
+            return None;
+        }
+        self.0.packet.lock().ok().and_then(|g| g.clone())
     }
 }
 
