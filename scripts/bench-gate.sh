@@ -12,7 +12,10 @@
 # Environment: BENCH_TIME (seconds per run, default 10), BENCH_THREADS
 # (default "1 8 32"), BENCH_WORKLOADS (default "oltp_point_select
 # oltp_read_only oltp_insert"), BENCH_PS_MODES (default "auto disable"),
-# BENCH_TABLE_SIZE (default 10000). A full run takes about 15 minutes;
+# BENCH_TABLE_SIZE (default 10000), BENCH_ROUNDS (default 1: times every
+# combination runs through all targets in turn; the report shows medians,
+# and ratios as the median of each round's ratio, so a noisy machine's
+# drift between rounds cancels out). A full run takes about 15 minutes;
 # results and logs land in $CARGO_TARGET_DIR/bench-gate/<timestamp>/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -31,6 +34,7 @@ threads_list="${BENCH_THREADS:-1 8 32}"
 workloads="${BENCH_WORKLOADS:-oltp_point_select oltp_read_only oltp_insert}"
 ps_modes="${BENCH_PS_MODES:-auto disable}"
 table_size="${BENCH_TABLE_SIZE:-10000}"
+rounds="${BENCH_ROUNDS:-1}"
 
 for tool in sysbench haproxy mariadb; do
   command -v "$tool" >/dev/null || { echo "missing $tool: run scripts/install-deps.sh" >&2; exit 1; }
@@ -138,17 +142,18 @@ done
   echo "vitrail: $(git rev-parse --short HEAD 2>/dev/null || echo unknown)$(git diff --quiet 2>/dev/null || echo ' (dirty tree)')"
   echo "mariadb: $(mariadb --version)"
   echo "sysbench: $(sysbench --version), haproxy: $(haproxy -v | head -1)"
-  echo "runs: ${time_s}s each, table of $table_size rows, everything on this machine"
+  echo "runs: ${time_s}s each, $rounds round(s) through all targets in turn, table of $table_size rows, everything on this machine"
 } | tee "$out/conditions.txt"
 
 results="$out/results.tsv"
-printf 'workload\tps_mode\tthreads\ttarget\tqps\tp95_ms\terrors\n' > "$results"
+printf 'workload\tps_mode\tthreads\ttarget\tround\tqps\tp95_ms\terrors\n' > "$results"
 for wl in $workloads; do
   for mode in $ps_modes; do
     for th in $threads_list; do
+      for round in $(seq "$rounds"); do
       for t in "${targets[@]}"; do
         read -r name port user pw <<<"$t"
-        log="$out/run-$wl-$mode-$th-$name.log"
+        log="$out/run-$wl-$mode-$th-$name-$round.log"
         # oltp_insert draws random ids: a rare duplicate (1062) is counted
         # in the errors column instead of ending the run.
         ignore=none
@@ -160,7 +165,8 @@ for wl in $workloads; do
         p95=$(sed -n 's/.*95th percentile: *\([0-9.]*\).*/\1/p' "$log")
         errs=$(sed -n 's/.*ignored errors: *\([0-9]*\).*/\1/p' "$log")
         if [ -z "$qps" ]; then qps=FAILED; p95=-; errs=-; fi
-        printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$wl" "$mode" "$th" "$name" "$qps" "$p95" "$errs" | tee -a "$results"
+        printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$wl" "$mode" "$th" "$name" "$round" "$qps" "$p95" "$errs" | tee -a "$results"
+      done
       done
     done
   done

@@ -27,6 +27,38 @@ def ratio(a, b):
         return "-"
 
 
+def median(values):
+    v = sorted(values)
+    n = len(v)
+    if n == 0:
+        return None
+    return v[n // 2] if n % 2 else (v[n // 2 - 1] + v[n // 2]) / 2
+
+
+def summary(runs):
+    """Median QPS and p95 of one target's runs; None if any run failed."""
+    try:
+        qps = [float(r["qps"]) for r in runs]
+        p95 = [float(r["p95_ms"]) for r in runs]
+    except ValueError:
+        return None
+    return median(qps), median(p95)
+
+
+def paired_ratio(gate, haproxy, field):
+    """Median over rounds of gate / haproxy (runs of one round are adjacent)."""
+    by_round = {r.get("round", "1"): r for r in haproxy}
+    ratios = []
+    for g in gate:
+        h = by_round.get(g.get("round", "1"))
+        try:
+            ratios.append(float(g[field]) / float(h[field]))
+        except (TypeError, ValueError, ZeroDivisionError):
+            return "-"
+    m = median(ratios)
+    return "-" if m is None else f"{m:.2f}×"
+
+
 def report(conditions, tsv):
     rows = {}
     order = []
@@ -36,13 +68,18 @@ def report(conditions, tsv):
             if key not in rows:
                 rows[key] = {}
                 order.append(key)
-            rows[key][r["target"]] = r
+            rows[key].setdefault(r["target"], []).append(r)
+    rounds = max((len(runs) for t in rows.values() for runs in t.values()), default=1)
     out = ["```"]
     with open(conditions) as f:
         out += [line.rstrip("\n") for line in f]
     out.append("```")
     out.append("")
-    out.append("QPS (p95 latency in ms). Ratios: gate on one shard vs haproxy.")
+    if rounds > 1:
+        out.append(f"QPS (p95 latency in ms), medians of {rounds} rounds. Ratios: gate on "
+                   "one shard vs haproxy, the median of the rounds' ratios.")
+    else:
+        out.append("QPS (p95 latency in ms). Ratios: gate on one shard vs haproxy.")
     out.append("")
     out.append("| workload | statements | threads | " + " | ".join(TARGETS)
                + " | gate-1 / haproxy QPS | gate-1 / haproxy p95 |")
@@ -51,16 +88,18 @@ def report(conditions, tsv):
         wl, mode, th = key
         cells = []
         for t in TARGETS:
-            r = rows[key].get(t)
-            if r is None:
+            runs = rows[key].get(t)
+            if not runs:
                 cells.append("-")
-            elif r["qps"] == "FAILED":
+                continue
+            s = summary(runs)
+            if s is None:
                 cells.append("FAILED")
             else:
-                cells.append(f"{fmt_qps(r['qps'])} ({r['p95_ms']})")
+                cells.append(f"{fmt_qps(s[0])} ({s[1]:.2f})")
         g, h = rows[key].get("gate-1-shard"), rows[key].get("haproxy")
-        qr = ratio(g["qps"], h["qps"]) if g and h else "-"
-        pr = ratio(g["p95_ms"], h["p95_ms"]) if g and h else "-"
+        qr = paired_ratio(g, h, "qps") if g and h else "-"
+        pr = paired_ratio(g, h, "p95_ms") if g and h else "-"
         stmts = "prepared" if mode == "auto" else "text"
         out.append(f"| {wl} | {stmts} | {th} | " + " | ".join(cells) + f" | {qr} | {pr} |")
     return "\n".join(out) + "\n"
