@@ -22,7 +22,8 @@ use crate::types::TabletType;
 
 #[derive(Debug, Clone)]
 pub struct QueryConfig {
-    /// Connections for autocommit queries and transactions together.
+    /// Connections for autocommit queries and transactions together, per
+    /// runtime that sends statements (see [`lane`](super::lane)).
     pub pool_size: usize,
     /// Default per-query timeout (a request may ask for a different one).
     pub query_timeout: Duration,
