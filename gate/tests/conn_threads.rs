@@ -66,3 +66,24 @@ async fn sessions_on_connection_threads() {
 async fn sessions_on_the_callers_runtime() {
     sessions_agree(0).await;
 }
+
+/// `RunningGate::stop` returns once the connection threads are gone: open
+/// sessions are closed and nothing is accepted any more (`vitrail up` stops
+/// its tablets right after).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stopping_the_gate_ends_its_sessions() {
+    let c = Cluster::start_opts(tablet::query::QueryConfig::default(), Some(2)).await;
+    let mut conn = mysql_async::Conn::from_url(c.url()).await.expect("connect");
+    let one: Option<u64> = conn.query_first("SELECT 1").await.expect("select");
+    assert_eq!(one, Some(1));
+    c.gate.stop().await;
+    assert!(
+        conn.query_first::<u64, _>("SELECT 1").await.is_err(),
+        "a session outlived the gate"
+    );
+    assert!(
+        mysql_async::Conn::from_url(c.url()).await.is_err(),
+        "the gate still accepts connections"
+    );
+    c.shutdown().await;
+}

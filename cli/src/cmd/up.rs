@@ -437,7 +437,7 @@ async fn serve(
     println!("Ctrl-C stops everything (data stays in {}).", dir.display());
     super::tablet::stop_signal().await?;
     say("stopping the gate");
-    drop(gate);
+    gate.stop().await;
     Ok(())
 }
 

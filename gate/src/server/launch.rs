@@ -11,6 +11,7 @@ use topo::layout::Layout;
 use topo::records::KeyspaceShard;
 use topo::server::Topo;
 
+use super::threads::ConnThreads;
 use super::{serve, Gate};
 use crate::exec::{Executor, LocalTablets};
 use crate::metrics::{self, Metrics};
@@ -75,6 +76,20 @@ pub struct RunningGate {
     pub metrics_addr: Option<SocketAddr>,
     pub gate: Arc<Gate>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
+    threads: Arc<ConnThreads>,
+}
+
+impl RunningGate {
+    /// Stops serving and waits until the connection threads are gone: after
+    /// this no connection of the gate uses a tablet (`vitrail up` stops its
+    /// tablets next, and a tablet's pool for a connection thread closes
+    /// cleanly only on that thread's runtime).
+    pub async fn stop(&self) {
+        for t in &self.tasks {
+            t.abort();
+        }
+        self.threads.close().await;
+    }
 }
 
 impl Drop for RunningGate {
@@ -82,6 +97,7 @@ impl Drop for RunningGate {
         for t in &self.tasks {
             t.abort();
         }
+        self.threads.stop_taking();
     }
 }
 
@@ -118,9 +134,10 @@ pub async fn start(kv: Arc<dyn Kv>, cfg: GateConfig) -> Result<RunningGate, Laun
         })?;
     let mut tasks = vec![watch_task];
     let g = gate.clone();
-    let threads = cfg.conn_threads;
+    let threads = Arc::new(ConnThreads::start(cfg.conn_threads, &gate));
+    let t = threads.clone();
     tasks.push(tokio::spawn(async move {
-        if let Err(e) = serve(listener, g, threads).await {
+        if let Err(e) = serve(listener, g, t).await {
             tracing::error!(error = %e, "MySQL listener failed");
         }
     }));
@@ -135,5 +152,6 @@ pub async fn start(kv: Arc<dyn Kv>, cfg: GateConfig) -> Result<RunningGate, Laun
         metrics_addr,
         gate,
         tasks,
+        threads,
     })
 }

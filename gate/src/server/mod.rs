@@ -11,7 +11,7 @@ pub mod params;
 mod plan_cache;
 mod stmt_execute;
 mod stream;
-mod threads;
+pub mod threads;
 mod write;
 
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -66,11 +66,14 @@ impl Gate {
 }
 
 /// Accepts connections until the listener fails. Each connection is
-/// served on its own task, on one of `threads` connection threads (see
+/// served on its own task, on one of the connection `threads` (see
 /// [`threads`]; with none, on the caller's runtime), and lives until the
 /// client quits or breaks off.
-pub async fn serve(listener: TcpListener, gate: Arc<Gate>, threads: usize) -> std::io::Result<()> {
-    let threads = threads::ConnThreads::start(threads, &gate);
+pub async fn serve(
+    listener: TcpListener,
+    gate: Arc<Gate>,
+    threads: Arc<threads::ConnThreads>,
+) -> std::io::Result<()> {
     loop {
         let (sock, peer) = match listener.accept().await {
             Ok(c) => c,

@@ -18,7 +18,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use tokio::net::TcpStream;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 
 use super::Gate;
 
@@ -32,9 +32,11 @@ struct ConnThread {
 }
 
 /// The gate's connection threads. They stop, closing their connections,
-/// when this is dropped.
+/// once [`close`](ConnThreads::close)d or dropped.
 pub struct ConnThreads {
-    threads: Vec<ConnThread>,
+    threads: std::sync::Mutex<Vec<ConnThread>>,
+    /// Each resolves when its thread has dropped its runtime.
+    exited: std::sync::Mutex<Vec<oneshot::Receiver<()>>>,
 }
 
 impl ConnThreads {
@@ -42,26 +44,62 @@ impl ConnThreads {
     /// runtime).
     pub fn start(n: usize, gate: &Arc<Gate>) -> ConnThreads {
         let mut threads = Vec::with_capacity(n);
+        let mut exited = Vec::with_capacity(n);
         for i in 0..n {
             let (tx, rx) = mpsc::unbounded_channel();
+            let (done, done_rx) = oneshot::channel();
             let open = Arc::new(AtomicUsize::new(0));
             let (g, o) = (gate.clone(), open.clone());
             let spawned = std::thread::Builder::new()
                 .name(format!("gate-conn-{i}"))
-                .spawn(move || run(g, rx, o));
+                .spawn(move || {
+                    run(g, rx, o);
+                    let _ = done.send(());
+                });
             match spawned {
-                Ok(_) => threads.push(ConnThread { tx, open }),
+                Ok(_) => {
+                    threads.push(ConnThread { tx, open });
+                    exited.push(done_rx);
+                }
                 Err(e) => tracing::error!(error = %e, "cannot start a connection thread"),
             }
         }
-        ConnThreads { threads }
+        ConnThreads {
+            threads: std::sync::Mutex::new(threads),
+            exited: std::sync::Mutex::new(exited),
+        }
+    }
+
+    /// Drops the threads' inboxes: each thread then ends its runtime, with
+    /// every connection on it.
+    pub fn stop_taking(&self) {
+        if let Ok(mut t) = self.threads.lock() {
+            t.clear();
+        }
+    }
+
+    /// Stops taking connections and ends the threads' runtimes (and with
+    /// them every connection); returns once all threads are done, so
+    /// nothing of theirs (a MariaDB connection, a timer) outlives this.
+    pub async fn close(&self) {
+        self.stop_taking();
+        let exited: Vec<_> = match self.exited.lock() {
+            Ok(mut e) => e.drain(..).collect(),
+            Err(_) => Vec::new(),
+        };
+        for e in exited {
+            // An error means the thread is gone too.
+            let _ = e.await;
+        }
     }
 
     /// Hands `sock` to the thread serving the fewest connections. Gives
     /// it back when there is no thread to take it.
     pub fn dispatch(&self, sock: TcpStream, peer: SocketAddr) -> Result<(), TcpStream> {
-        let Some(t) = self
-            .threads
+        let Ok(threads) = self.threads.lock() else {
+            return Err(sock);
+        };
+        let Some(t) = threads
             .iter()
             .filter(|t| !t.tx.is_closed())
             .min_by_key(|t| t.open.load(Ordering::Relaxed))
