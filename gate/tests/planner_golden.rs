@@ -282,6 +282,7 @@ fn sent(plan: &planner::Plan) -> Vec<(String, String)> {
             } else {
                 qualify(&q.sql, &plan.keyspace)
             };
+            let sql = with_bind_vars(&sql, &plan.bind_vars);
             // As MariaDB reads it: `x'00'` and `X'00'` are one literal.
             let canonical = match planner::parse(&sql) {
                 Ok(s) => s.iter().map(|s| s.to_string()).collect(),
@@ -290,6 +291,31 @@ fn sent(plan: &planner::Plan) -> Vec<(String, String)> {
             (q.shard.clone(), canonical)
         })
         .collect()
+}
+
+/// `sql` with its bind variables written in as literals, the way the tablet
+/// binds them (its own placeholder scan, then one value per `?`).
+fn with_bind_vars(
+    sql: &str,
+    vars: &std::collections::HashMap<String, tablet::query::bind::BindValue>,
+) -> String {
+    use tablet::query::bind::{bind, BindValue};
+    let bound = bind(sql, vars).expect("every placeholder has a value");
+    let Some(params) = bound.params else {
+        return bound.sql;
+    };
+    let at = placeholders(&bound.sql);
+    assert_eq!(at.len(), params.len(), "{}", bound.sql);
+    let mut out = bound.sql.clone();
+    for (pos, v) in at.iter().zip(&params).rev() {
+        let literal = match v {
+            BindValue::Int(i) => i.to_string(),
+            BindValue::UInt(u) => u.to_string(),
+            other => panic!("only integers travel as bind variables, not {other:?}"),
+        };
+        out.replace_range(*pos..*pos + 1, &literal);
+    }
+    out
 }
 
 /// A prepared statement's template, bound to values, sends what planning
@@ -346,6 +372,11 @@ fn templates_bind_like_full_planning() {
                         "{text}"
                     );
                     assert_eq!(sent(&fast), sent(&slow), "{text}");
+                    let ints = values
+                        .iter()
+                        .filter(|v| matches!(v, Value::Int(_) | Value::UInt(_)))
+                        .count();
+                    assert_eq!(fast.bind_vars.len(), ints, "{text}: {fast:?}");
                     bound += 1;
                 }
                 (Some(fast), Err(e)) => panic!("{text}: template gave {fast}, planning: {e}"),
@@ -407,6 +438,10 @@ fn normalized_text_binds_like_full_planning() {
                         "{text}"
                     );
                     assert_eq!(sent(&fast), sent(&slow), "{text}");
+                    assert!(
+                        fast.bind_vars.is_empty(),
+                        "text literals stay text: {fast:?}"
+                    );
                     bound += 1;
                 }
                 (Some(fast), Err(e)) => panic!("{text}: template gave {fast}, planning: {e}"),

@@ -22,6 +22,7 @@ use std::time::Duration;
 use tablet::grpc::pb;
 use tablet::grpc::pb::query_service_client::QueryServiceClient;
 use tablet::grpc::status_from;
+use tablet::query::bind::BindValue;
 use tablet::query::{ChunkSink, LaneKey, QueryEngine, SinkClosed, StreamChunk};
 use tonic::transport::{Channel, Endpoint};
 use tonic::Status;
@@ -56,14 +57,20 @@ pub enum TabletClient {
 }
 
 impl TabletClient {
-    /// Runs `sql` in transaction `transaction_id` (0: autocommit).
-    pub async fn execute(&mut self, sql: &str, transaction_id: u64) -> Result<ResultSet, Status> {
+    /// Runs `sql` (with values for its `:name` placeholders) in transaction
+    /// `transaction_id` (0: autocommit).
+    pub async fn execute(
+        &mut self,
+        sql: &str,
+        vars: &BindVars,
+        transaction_id: u64,
+    ) -> Result<ResultSet, Status> {
         match self {
             TabletClient::Remote(c) => {
                 let req = pb::ExecuteRequest {
                     query: Some(pb::BoundQuery {
                         sql: sql.to_string(),
-                        bind_variables: Default::default(),
+                        bind_variables: vars_to_pb(vars),
                     }),
                     transaction_id,
                     options: None,
@@ -72,7 +79,7 @@ impl TabletClient {
                 Ok(ResultSet::from_pb(r.result.unwrap_or_default()))
             }
             TabletClient::Local(e) => e
-                .execute(sql, &HashMap::new(), transaction_id, None)
+                .execute(sql, vars, transaction_id, None)
                 .await
                 .map(ResultSet::from_tablet)
                 .map_err(status_from),
@@ -114,6 +121,7 @@ impl TabletClient {
     pub async fn stream<S: RowSink>(
         &mut self,
         sql: &str,
+        vars: &BindVars,
         sink: &mut S,
     ) -> Result<(), StreamFailure> {
         match self {
@@ -121,7 +129,7 @@ impl TabletClient {
                 let req = pb::StreamExecuteRequest {
                     query: Some(pb::BoundQuery {
                         sql: sql.to_string(),
-                        bind_variables: Default::default(),
+                        bind_variables: vars_to_pb(vars),
                     }),
                     options: None,
                 };
@@ -147,7 +155,7 @@ impl TabletClient {
             }
             TabletClient::Local(e) => {
                 let mut local = LocalSink { sink, failed: None };
-                let r = e.stream_into(sql, &HashMap::new(), None, &mut local).await;
+                let r = e.stream_into(sql, vars, None, &mut local).await;
                 if let Some(io) = local.failed {
                     return Err(StreamFailure::Client(io));
                 }
@@ -155,6 +163,30 @@ impl TabletClient {
             }
         }
     }
+}
+
+/// Values for a statement's `:name` placeholders.
+pub type BindVars = HashMap<String, BindValue>;
+
+/// Bind variables as QueryService carries them (the tablet parses them back).
+fn vars_to_pb(vars: &BindVars) -> HashMap<String, pb::Value> {
+    vars.iter()
+        .map(|(k, v)| {
+            let (r#type, value, unsigned) = match v {
+                BindValue::Null => (pb::Type::Null, Vec::new(), false),
+                BindValue::Int(i) => (pb::Type::Longlong, i.to_string().into_bytes(), false),
+                BindValue::UInt(u) => (pb::Type::Longlong, u.to_string().into_bytes(), true),
+                BindValue::Double(d) => (pb::Type::Double, d.to_string().into_bytes(), false),
+                BindValue::Bytes(b) => (pb::Type::VarString, b.clone(), false),
+            };
+            let value = pb::Value {
+                r#type: r#type as i32,
+                value,
+                unsigned,
+            };
+            (k.clone(), value)
+        })
+        .collect()
 }
 
 /// The tablet's chunks, handed to the gate's sink as they come.

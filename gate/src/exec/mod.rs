@@ -33,8 +33,8 @@ use crate::metrics::Metrics;
 use crate::planner::{Plan, RouteKind, StatementKind};
 use crate::session::{Session, ShardKey, ShardTx};
 use crate::topo_watch::{Routing, Target};
+use conns::{BindVars, TabletClient, TabletConns};
 pub use conns::{LocalTablets, RowSink, StreamFailure};
-use conns::{TabletClient, TabletConns};
 pub use error::{ExecError, MysqlErr};
 use qualify::{database_for, qualify};
 pub use result::{Col, ResultSet};
@@ -99,7 +99,7 @@ impl Executor {
             let mut out = Vec::with_capacity(sqls.len());
             for (shard, sql) in &sqls {
                 out.push(
-                    self.execute_in_tx(session, &plan.keyspace, shard, sql)
+                    self.execute_in_tx(session, &plan.keyspace, shard, sql, &plan.bind_vars)
                         .await?,
                 );
             }
@@ -107,7 +107,14 @@ impl Executor {
         } else {
             let is_write = plan.statement.is_write();
             let futs = sqls.iter().map(|(shard, sql)| {
-                self.execute_autocommit(&plan.keyspace, shard, plan.tablet_type, sql, is_write)
+                self.execute_autocommit(
+                    &plan.keyspace,
+                    shard,
+                    plan.tablet_type,
+                    sql,
+                    &plan.bind_vars,
+                    is_write,
+                )
             });
             futures::future::try_join_all(futs).await?
         };
@@ -153,6 +160,7 @@ impl Executor {
         shard: &str,
         tablet_type: TabletType,
         sql: &str,
+        vars: &BindVars,
         sink: &mut S,
     ) -> Result<(), StreamError> {
         let deadline = Instant::now() + self.buffer_window;
@@ -162,7 +170,7 @@ impl Executor {
                 Err(e) => ExecError::from(e),
                 Ok(target) => {
                     let mut client = self.conns.client(&target.addr)?;
-                    match client.stream(sql, sink).await {
+                    match client.stream(sql, vars, sink).await {
                         Ok(()) => return Ok(()),
                         Err(StreamFailure::Client(e)) => return Err(StreamError::Client(e)),
                         Err(StreamFailure::Tablet(s)) => {
@@ -202,7 +210,8 @@ impl Executor {
             .and_then(|k| k.shards.first())
             .map(|s| s.name.clone())
             .ok_or_else(|| ExecError::mysql(1049, format!("Unknown database '{keyspace}'")))?;
-        self.execute_autocommit(keyspace, &shard, session.tablet_type, sql, false)
+        let none = BindVars::new();
+        self.execute_autocommit(keyspace, &shard, session.tablet_type, sql, &none, false)
             .await
     }
 
@@ -216,7 +225,8 @@ impl Executor {
         shard: &str,
         sql: &str,
     ) -> Result<ResultSet, ExecError> {
-        self.execute_autocommit(keyspace, shard, TabletType::Primary, sql, true)
+        let none = BindVars::new();
+        self.execute_autocommit(keyspace, shard, TabletType::Primary, sql, &none, true)
             .await
     }
 
@@ -226,6 +236,7 @@ impl Executor {
         keyspace: &str,
         shard: &str,
         sql: &str,
+        vars: &BindVars,
     ) -> Result<ResultSet, ExecError> {
         let key = ShardKey {
             keyspace: keyspace.to_string(),
@@ -253,7 +264,7 @@ impl Executor {
         };
         let mut client = self.conns.client(&tx.addr)?;
         client
-            .execute(sql, tx.transaction_id)
+            .execute(sql, vars, tx.transaction_id)
             .await
             .map_err(|s| ExecError::from_status(&tx.addr, &s))
     }
@@ -264,6 +275,7 @@ impl Executor {
         shard: &str,
         tablet_type: TabletType,
         sql: &str,
+        vars: &BindVars,
         is_write: bool,
     ) -> Result<ResultSet, ExecError> {
         let (_, r) = self
@@ -272,7 +284,7 @@ impl Executor {
                 shard,
                 tablet_type,
                 !is_write,
-                |_, mut c| async move { c.execute(sql, 0).await },
+                |_, mut c| async move { c.execute(sql, vars, 0).await },
             )
             .await?;
         Ok(r)

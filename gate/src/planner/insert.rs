@@ -240,6 +240,7 @@ pub(crate) fn plan(p: &Planner, ins: &mut Insert, mut out: Output) -> Result<Pla
                 merge: None,
                 shard_param: None,
                 qualified: false,
+                bind_vars: Default::default(),
             })
         }
     }

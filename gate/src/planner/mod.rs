@@ -325,6 +325,7 @@ impl Planner<'_, '_> {
             merge: None,
             shard_param: None,
             qualified: false,
+            bind_vars: Default::default(),
         }
     }
 

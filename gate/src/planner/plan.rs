@@ -1,5 +1,9 @@
 //! The plan the planner hands to the executor.
 
+use std::collections::HashMap;
+
+use tablet::query::bind::BindValue;
+
 use std::fmt;
 
 use topo::records::TabletType;
@@ -28,6 +32,12 @@ pub struct Plan {
     /// The SQL of `queries` already names each table's database (a bound
     /// template's does); otherwise the executor qualifies it.
     pub qualified: bool,
+    /// Values for `:name` placeholders in `queries`' SQL, sent to the
+    /// tablet beside it, which runs the statement as a MariaDB prepared
+    /// statement (no parse on MariaDB's side, as for a client that prepares
+    /// its own). Only a bound template of a prepared statement fills it, with
+    /// its integer parameters; everything else is text.
+    pub bind_vars: HashMap<String, BindValue>,
 }
 
 /// A placeholder on the primary vindex column of `table`: `id = ?`.

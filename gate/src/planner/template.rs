@@ -30,6 +30,8 @@ use topo::vindex::{Value as VValue, Vindex};
 use super::sql::{literal, number_placeholders, placeholders, value_expr};
 use super::{plan_substituted, Plan, PlanContext, ShardQuery, StatementKind};
 use crate::merge::Value;
+use std::collections::HashMap;
+use tablet::query::bind::BindValue;
 
 /// A statement planned with its placeholders; see the module docs.
 #[derive(Debug)]
@@ -148,10 +150,19 @@ impl Template {
             }
         };
         let mut sql = String::with_capacity(self.parts.len() * 16);
+        let mut bind_vars = HashMap::new();
         for p in &self.parts {
             match p {
                 Part::Text(t) => sql.push_str(t),
-                Part::Param(i) => values.write(*i, &mut sql)?,
+                Part::Param(i) => match values.bind_value(*i) {
+                    Some(v) => {
+                        let name = format!("v{i}");
+                        sql.push(':');
+                        sql.push_str(&name);
+                        bind_vars.insert(name, v);
+                    }
+                    None => values.write(*i, &mut sql)?,
+                },
             }
         }
         Some(Plan {
@@ -163,6 +174,7 @@ impl Template {
             merge: None,
             shard_param: None,
             qualified: true,
+            bind_vars,
         })
     }
 }
@@ -174,6 +186,11 @@ pub trait Binds {
     fn expr(&self, i: usize) -> Option<Expr>;
     /// Appends value `i` as SQL text.
     fn write(&self, i: usize, out: &mut String) -> Option<()>;
+    /// Value `i` as a bind variable for the tablet, when it travels as one
+    /// (see [`Plan::bind_vars`]); otherwise it is written into the SQL.
+    fn bind_value(&self, _i: usize) -> Option<BindValue> {
+        None
+    }
 }
 
 /// A prepared statement's bound values.
@@ -189,6 +206,17 @@ impl Binds for [Value] {
     fn write(&self, i: usize, out: &mut String) -> Option<()> {
         use std::fmt::Write;
         write!(out, "{}", self.get(i)?).ok()
+    }
+
+    /// Integers only: their meaning cannot differ between a literal and a
+    /// parameter, while a float literal is DECIMAL in SQL and a string
+    /// carries a character set.
+    fn bind_value(&self, i: usize) -> Option<BindValue> {
+        match self.get(i)? {
+            Value::Int(v) => Some(BindValue::Int(*v)),
+            Value::UInt(v) => Some(BindValue::UInt(*v)),
+            _ => None,
+        }
     }
 }
 

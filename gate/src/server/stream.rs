@@ -37,7 +37,14 @@ pub async fn stream_plan<W: AsyncWrite + Send + Unpin>(
     };
     for (shard, sql) in ex.shard_sql(session, plan) {
         let r = ex
-            .stream(&plan.keyspace, &shard, plan.tablet_type, &sql, &mut sink)
+            .stream(
+                &plan.keyspace,
+                &shard,
+                plan.tablet_type,
+                &sql,
+                &plan.bind_vars,
+                &mut sink,
+            )
             .await;
         match r {
             Ok(()) => {}
