@@ -21,7 +21,7 @@ use std::time::Duration;
 
 use tablet::grpc::pb;
 use tablet::grpc::pb::query_service_client::QueryServiceClient;
-use tablet::grpc::status_from;
+use tablet::grpc::{bind_vars_to_pb, status_from};
 use tablet::query::bind::BindValue;
 use tablet::query::{ChunkSink, LaneKey, QueryEngine, SinkClosed, StreamChunk};
 use tonic::transport::{Channel, Endpoint};
@@ -70,7 +70,7 @@ impl TabletClient {
                 let req = pb::ExecuteRequest {
                     query: Some(pb::BoundQuery {
                         sql: sql.to_string(),
-                        bind_variables: vars_to_pb(vars),
+                        bind_variables: bind_vars_to_pb(vars),
                     }),
                     transaction_id,
                     options: None,
@@ -129,7 +129,7 @@ impl TabletClient {
                 let req = pb::StreamExecuteRequest {
                     query: Some(pb::BoundQuery {
                         sql: sql.to_string(),
-                        bind_variables: vars_to_pb(vars),
+                        bind_variables: bind_vars_to_pb(vars),
                     }),
                     options: None,
                 };
@@ -167,27 +167,6 @@ impl TabletClient {
 
 /// Values for a statement's `:name` placeholders.
 pub type BindVars = HashMap<String, BindValue>;
-
-/// Bind variables as QueryService carries them (the tablet parses them back).
-fn vars_to_pb(vars: &BindVars) -> HashMap<String, pb::Value> {
-    vars.iter()
-        .map(|(k, v)| {
-            let (r#type, value, unsigned) = match v {
-                BindValue::Null => (pb::Type::Null, Vec::new(), false),
-                BindValue::Int(i) => (pb::Type::Longlong, i.to_string().into_bytes(), false),
-                BindValue::UInt(u) => (pb::Type::Longlong, u.to_string().into_bytes(), true),
-                BindValue::Double(d) => (pb::Type::Double, d.to_string().into_bytes(), false),
-                BindValue::Bytes(b) => (pb::Type::VarString, b.clone(), false),
-            };
-            let value = pb::Value {
-                r#type: r#type as i32,
-                value,
-                unsigned,
-            };
-            (k.clone(), value)
-        })
-        .collect()
-}
 
 /// The tablet's chunks, handed to the gate's sink as they come.
 struct LocalSink<'s, S> {

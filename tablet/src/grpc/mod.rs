@@ -193,6 +193,28 @@ fn bind_value_from_pb(name: &str, v: &pb::Value) -> Result<BindValue, Error> {
     })
 }
 
+/// Bind variables as QueryService carries them: what a gate sends, and
+/// [`bind_vars_from_pb`] reads back.
+pub fn bind_vars_to_pb(vars: &HashMap<String, BindValue>) -> HashMap<String, pb::Value> {
+    vars.iter()
+        .map(|(k, v)| {
+            let (r#type, value, unsigned) = match v {
+                BindValue::Null => (pb::Type::Null, Vec::new(), false),
+                BindValue::Int(i) => (pb::Type::Longlong, i.to_string().into_bytes(), false),
+                BindValue::UInt(u) => (pb::Type::Longlong, u.to_string().into_bytes(), true),
+                BindValue::Double(d) => (pb::Type::Double, d.to_string().into_bytes(), false),
+                BindValue::Bytes(b) => (pb::Type::VarString, b.clone(), false),
+            };
+            let value = pb::Value {
+                r#type: r#type as i32,
+                value,
+                unsigned,
+            };
+            (k.clone(), value)
+        })
+        .collect()
+}
+
 pub(crate) fn bind_vars_from_pb(
     vars: &HashMap<String, pb::Value>,
 ) -> Result<HashMap<String, BindValue>, Error> {
@@ -240,5 +262,17 @@ mod tests {
         assert_eq!(b["d"], BindValue::Null);
         let bad = HashMap::from([("e".to_string(), v(pb::Type::Long, "x", false))]);
         assert!(bind_vars_from_pb(&bad).is_err());
+    }
+
+    #[test]
+    fn bind_vars_round_trip_through_pb() {
+        let vars = HashMap::from([
+            ("a".to_string(), BindValue::Int(i64::MIN)),
+            ("b".to_string(), BindValue::UInt(u64::MAX)),
+            ("c".to_string(), BindValue::Double(-0.1)),
+            ("d".to_string(), BindValue::Bytes(b"x'\\0".to_vec())),
+            ("e".to_string(), BindValue::Null),
+        ]);
+        assert_eq!(bind_vars_from_pb(&bind_vars_to_pb(&vars)).unwrap(), vars);
     }
 }
