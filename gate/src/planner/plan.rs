@@ -1,10 +1,9 @@
 //! The plan the planner hands to the executor.
 
 use std::collections::HashMap;
+use std::fmt;
 
 use tablet::query::bind::BindValue;
-
-use std::fmt;
 
 use topo::records::TabletType;
 

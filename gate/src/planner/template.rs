@@ -21,8 +21,11 @@
 //! once; binding concatenates the parts with each value's SQL literal (the
 //! text interpolation the slow path parses).
 
+use std::collections::HashMap;
+
 use sqlparser::ast::{Expr, Statement, Value as SqlValue, ValueWithSpan};
 use sqlparser::tokenizer::Span;
+use tablet::query::bind::BindValue;
 use topo::keyrange::shard_for;
 use topo::records::ShardReference;
 use topo::vindex::{Value as VValue, Vindex};
@@ -30,8 +33,6 @@ use topo::vindex::{Value as VValue, Vindex};
 use super::sql::{literal, number_placeholders, placeholders, value_expr};
 use super::{plan_substituted, Plan, PlanContext, ShardQuery, StatementKind};
 use crate::merge::Value;
-use std::collections::HashMap;
-use tablet::query::bind::BindValue;
 
 /// A statement planned with its placeholders; see the module docs.
 #[derive(Debug)]

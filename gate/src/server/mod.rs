@@ -14,11 +14,10 @@ mod stream;
 pub mod threads;
 mod write;
 
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
-
-use std::net::SocketAddr;
 
 use tokio::net::{TcpListener, TcpStream};
 use topo::records::KeyspaceShard;
