@@ -62,7 +62,13 @@ impl Metrics {
     /// `EqualUnique`, `Special`, …), `error` its MySQL code if it failed.
     pub fn record(&self, kind: &str, elapsed: Duration, error: Option<u16>) {
         if let Ok(mut q) = self.queries.lock() {
-            *q.entry(kind.to_string()).or_default() += 1;
+            // Allocates the label only the first time it is seen.
+            match q.get_mut(kind) {
+                Some(n) => *n += 1,
+                None => {
+                    q.insert(kind.to_string(), 1);
+                }
+            }
         }
         if let Some(code) = error {
             if let Ok(mut e) = self.errors.lock() {

@@ -115,15 +115,7 @@ async fn connect_show_auth_and_errors() {
     pool.disconnect().await.unwrap();
 
     // Metrics were counted and are served over HTTP.
-    let addr = c.gate.metrics_addr.expect("metrics address");
-    let mut sock = tokio::net::TcpStream::connect(addr).await.unwrap();
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    sock.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
-        .await
-        .unwrap();
-    let mut metrics = String::new();
-    sock.read_to_string(&mut metrics).await.unwrap();
-    assert!(metrics.starts_with("HTTP/1.1 200 OK"), "{metrics}");
+    let metrics = c.metrics().await;
     assert!(
         metrics.contains("vitrail_gate_auth_failures_total 2"),
         "{metrics}"

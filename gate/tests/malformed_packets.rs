@@ -326,6 +326,16 @@ async fn malformed_packets_get_errors_and_the_session_goes_on() {
     assert_refused(c.command(&without_value).await, 1210, "long data used up");
     c.assert_alive("long data").await;
 
+    // Each refusal above is counted in the gate's metrics under its code:
+    // 1210 for the six malformed cases, sequence number 3, the pipelined
+    // execute and the used-up long data; 1243 and 1300 once each.
+    let metrics = cluster.metrics().await;
+    for (code, n) in [(1210, 9), (1243, 1), (1300, 1)] {
+        let line = format!("vitrail_gate_errors_total{{code=\"{code}\"}} {n}\n");
+        assert!(metrics.contains(&line), "want {line:?} in:\n{metrics}");
+    }
+    assert!(metrics.contains("vitrail_gate_queries_total{plan=\"Refused\"} 11\n"));
+
     fuzz(&mut c, stmt).await;
 
     // Sequence number 255 ends the connection (and nothing panicked: the

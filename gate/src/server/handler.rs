@@ -676,7 +676,12 @@ impl<W: AsyncWrite + Send + Unpin> AsyncMysqlShim<W> for Handler {
     ) -> io::Result<()> {
         // A command the client reader refused (see `client_packets`).
         if let Some(e) = rejected(query) {
-            return write_error(results, &e).await;
+            let started = Instant::now();
+            let written = write_error(results, &e).await;
+            self.gate
+                .metrics
+                .record("Refused", started.elapsed(), Some(e.code));
+            return written;
         }
         let started = Instant::now();
         let (label, out) = self.run_sql(query).await;

@@ -244,6 +244,20 @@ impl Cluster {
         )
     }
 
+    /// The gate's metrics page, fetched over HTTP (status line included).
+    pub async fn metrics(&self) -> String {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let addr = self.gate.metrics_addr.expect("metrics address");
+        let mut sock = tokio::net::TcpStream::connect(addr).await.unwrap();
+        sock.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+            .await
+            .unwrap();
+        let mut page = String::new();
+        sock.read_to_string(&mut page).await.unwrap();
+        assert!(page.starts_with("HTTP/1.1 200 OK"), "{page}");
+        page
+    }
+
     pub async fn shutdown(mut self) {
         for t in &self.tablets {
             t.tablet.close().await;
