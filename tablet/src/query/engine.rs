@@ -133,13 +133,12 @@ pub(crate) fn pool(opts: mysql_async::OptsBuilder, size: usize, reset_on_release
 
 /// Pooled connections are not reset on release (see
 /// [`may_leave_session_state`]); one that ran a statement which may have
-/// left session state behind is reset before anyone else gets it.
-fn mark_for_reset(conn: &mut Conn, bound: &BoundSql) -> bool {
-    let reset = may_leave_session_state(&bound.sql);
-    if reset {
+/// left session state behind (`leaves_state`, classified once per
+/// statement) is reset before anyone else gets it.
+fn mark_for_reset(conn: &mut Conn, leaves_state: bool) {
+    if leaves_state {
         conn.reset_connection(true);
     }
-    reset
 }
 
 impl QueryEngine {
@@ -182,16 +181,16 @@ impl QueryEngine {
         if tx_id != 0 {
             return inner.execute_in_tx(tx_id, &bound, timeout).await;
         }
+        let leaves_state = may_leave_session_state(&bound.sql);
         let lane = inner.lanes.current()?;
         let (mut conn, parked) = lane.get_conn(timeout).await?;
-        let (mut result, mut health) = inner.run(&mut conn, &bound, timeout).await;
+        let (mut result, mut health) = inner.run(&mut conn, &bound, leaves_state, timeout).await;
         if parked && matches!(result, Err(Error::ConnectionClosed(_))) {
             release(conn, health).await;
             conn = lane.pool_conn(timeout).await?;
-            (result, health) = inner.run(&mut conn, &bound, timeout).await;
+            (result, health) = inner.run(&mut conn, &bound, leaves_state, timeout).await;
         }
-        let reusable = !may_leave_session_state(&bound.sql);
-        lane.recycle(conn, health, reusable).await;
+        lane.recycle(conn, health, !leaves_state).await;
         result
     }
 
@@ -339,11 +338,12 @@ impl Inner {
             sink,
             closed: false,
         };
+        let leaves_state = may_leave_session_state(&bound.sql);
         let lane = self.lanes.current()?;
         let (mut conn, mut parked) = lane.get_conn(timeout).await?;
         loop {
             let conn_id = conn.id();
-            let reusable = !mark_for_reset(&mut conn, bound);
+            mark_for_reset(&mut conn, leaves_state);
             let work = stream_query(&mut conn, bound, &mut watched, chunk);
             let (result, mut health) = self.with_kill(conn_id, timeout, work).await;
             if parked && matches!(result, Err(Error::ConnectionClosed(_))) {
@@ -358,7 +358,7 @@ impl Inner {
                 self.kill(conn_id, "CONNECTION").await;
                 health = ConnHealth::Dead;
             }
-            lane.recycle(conn, health, reusable).await;
+            lane.recycle(conn, health, !leaves_state).await;
             return result;
         }
     }
@@ -425,11 +425,12 @@ impl Inner {
         &self,
         conn: &mut Conn,
         bound: &BoundSql,
+        leaves_state: bool,
         timeout: Duration,
     ) -> (Result<QueryResult>, ConnHealth) {
         let conn_id = conn.id();
         let max_rows = self.cfg.max_rows;
-        mark_for_reset(conn, bound);
+        mark_for_reset(conn, leaves_state);
         self.with_kill(conn_id, timeout, run_query(conn, bound, max_rows))
             .await
     }
@@ -445,7 +446,8 @@ impl Inner {
         let conn = guard
             .as_mut()
             .ok_or(Error::UnknownTransaction { id: tx_id })?;
-        let (result, health) = self.run(conn, bound, timeout).await;
+        let leaves_state = may_leave_session_state(&bound.sql);
+        let (result, health) = self.run(conn, bound, leaves_state, timeout).await;
         if health == ConnHealth::Dead {
             // The server rolled the transaction back with the connection.
             guard.take();
